@@ -20,8 +20,20 @@
 //     and one OpenAPI 3.0 document per group-version under /openapi/v3/<gv>,
 //     with a 301 to the current URL on a stale hash and 404 for unknown ones.
 //
-// Every kind gets get/list/create/replace/patch/delete paths; every PATCH
+// Every kind gets list/create/deletecollection/get/replace/patch/delete
+// paths (plus an all-namespaces list for namespaced kinds, and its
+// subresources: status and scale with get/replace/patch, binding and eviction
+// with create, log with get, others as connect operations). Every PATCH
 // operation carries the fieldValidation query parameter and a requestBody
 // listing the four patch content types, so kubectl leaves field validation to
 // the server.
+//
+// Merge-by-key lists whose keys the server keeps unique (containers,
+// volumes, ports, conditions, ownerReferences) are declared
+// x-kubernetes-list-type map; other merge lists are atomic and merged
+// primitive lists (finalizers) are sets. Schemas(kinds) returns the
+// definitions in the form managedfields.NewTypeConverter takes, for
+// server-side apply. BuildV2/BuildV3 expose the documents for tests and
+// tools. Install takes about a second at start-up; the documents are about
+// 0.6 MB (v2) and 1.2 MB (all v3) for the kinds.
 package openapi

@@ -12,6 +12,13 @@
 // apierrors.NewInvalid(groupKind, name, errs), which kubectl prints as
 // `The Deployment "x" is invalid: <field>: <message>`. ValidateUpdate runs
 // Validate on obj and adds the immutable-field checks against old.
+// PrepareUpdate(obj, old), called before Default on a full update (PUT),
+// carries over server-assigned values the client left out (a Service's
+// clusterIP and node ports, a Job's generated selector).
+//
+// Order on create: Default, then Validate. On update: PrepareUpdate, Default,
+// ValidateUpdate. Namespaced objects must carry metadata.namespace (from the
+// URL) before validation.
 //
 // Inputs are typed objects (*corev1.Pod, *appsv1.Deployment, ...); kinds the
 // package does not know get only object-metadata validation. The package is
