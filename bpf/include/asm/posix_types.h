@@ -1,0 +1,2 @@
+/* Skiff: shim for -target bpf (see types.h). */
+#include <asm-generic/posix_types.h>
