@@ -236,11 +236,24 @@ func (c *Controller) attemptToDelete(ctx context.Context, n *node) error {
 		// An owner waits for us: our own dependents go first.
 		policy = metav1.DeletePropagationForeground
 	}
+	// The graph may lag the API: an orphaning owner may already have
+	// stripped its reference from the live object. Decide on the live
+	// owner list, and delete only the exact version we looked at.
+	live, err := n.kind.get(ctx, n.namespace, n.name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("re-read %s %s/%s before deleting: %w", n.kind.kind, n.namespace, n.name, err)
+	}
+	if live.GetUID() != n.uid || !sameOwners(live.GetOwnerReferences(), n.owners) {
+		return nil // the informer event for the change re-queues it
+	}
 	slog.Debug("garbage collecting", "kind", n.kind.kind, "namespace", n.namespace, "name", n.name, "propagation", policy)
-	uid := n.uid
-	err := n.kind.del(ctx, n.namespace, n.name, metav1.DeleteOptions{
+	uid, rv := n.uid, live.GetResourceVersion()
+	err = n.kind.del(ctx, n.namespace, n.name, metav1.DeleteOptions{
 		PropagationPolicy: &policy,
-		Preconditions:     &metav1.Preconditions{UID: &uid},
+		Preconditions:     &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
 	})
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil
