@@ -96,9 +96,7 @@ func startCluster(t *testing.T, hollowNodes int) *cluster {
 	daemon(t, dir, "server", bin, "server",
 		"--data-dir", filepath.Join(dir, "server"),
 		"--bind-address", "127.0.0.1",
-		"--secure-port", fmt.Sprint(port),
-		"--etcd-client-port", fmt.Sprint(freePort(t)),
-		"--etcd-peer-port", fmt.Sprint(freePort(t)))
+		"--secure-port", fmt.Sprint(port))
 	kc := filepath.Join(dir, "server", "admin.kubeconfig")
 	c := &cluster{t: t, dir: dir, kubeconfig: kc, bin: bin}
 	deadline := time.Now().Add(60 * time.Second)
