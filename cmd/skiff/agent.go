@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"github.com/skiffnet/skiff/control/join"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	ctrd "github.com/containerd/containerd"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/skiffnet/skiff/control/kubelet"
+	"github.com/skiffnet/skiff/dataplane/podnet"
+	skctrd "github.com/skiffnet/skiff/node/containerd"
+)
+
+func init() {
+	register("agent", "run a node: register the Node, supervise containerd, run its pods", runAgent)
+}
+
+func runAgent(args []string) error {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig to use instead of --server/--token (e.g. /etc/skiff/admin.kubeconfig)")
+	server := fs.String("server", "", "API server URL to join, e.g. https://192.168.56.10:6443 (with --token)")
+	token := fs.String("token", os.Getenv("SKIFF_TOKEN"), "join token from `skiff token create` on the server")
+	host, _ := os.Hostname()
+	nodeName := fs.String("node-name", strings.ToLower(host), "name of this node's Node object")
+	nodeIP := fs.String("node-ip", "", "this node's InternalIP (required for now)")
+	podCIDR := fs.String("pod-cidr", "", "pod address range of this node (empty: take spec.podCIDR of an existing Node)")
+	dataDir := fs.String("data-dir", "/var/lib/skiff/agent", "agent state: containerd, IPAM, pod files and logs")
+	socket := fs.String("containerd-socket", "", "use this running containerd instead of starting one")
+	clusterDNS := fs.String("cluster-dns", "10.96.0.10", "comma-separated nameservers for dnsPolicy ClusterFirst pods")
+	clusterDomain := fs.String("cluster-domain", "cluster.local", "cluster DNS domain")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *kubeconfig == "" && (*server == "" || *token == "") {
+		return errors.New("give --server and --token (from `skiff token create` on the server), or --kubeconfig")
+	}
+	if _, err := netip.ParseAddr(*nodeIP); err != nil {
+		return fmt.Errorf("--node-ip %q is not an IP address: give the node's routable address", *nodeIP)
+	}
+	if *podCIDR != "" {
+		if _, err := netip.ParsePrefix(*podCIDR); err != nil {
+			return fmt.Errorf("--pod-cidr %q: %w (want e.g. 10.244.0.0/24)", *podCIDR, err)
+		}
+	}
+	dir, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("create --data-dir: %w", err)
+	}
+	if *kubeconfig == "" {
+		// Checks the server's CA against the token before sending anything.
+		kc, err := join.Join(context.Background(), *server, *token, *nodeName, filepath.Join(dir, "pki"))
+		if err != nil {
+			return err
+		}
+		*kubeconfig = kc
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		return fmt.Errorf("load kubeconfig %s: %w", *kubeconfig, err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log := slog.Default().With("component", "agent", "node", *nodeName)
+
+	node, err := kubelet.RegisterNode(ctx, client, kubelet.NodeInfo{Name: *nodeName, IP: *nodeIP, PodCIDR: *podCIDR, DataDir: dir})
+	if err != nil {
+		return err
+	}
+	if node.Spec.PodCIDR == "" {
+		return fmt.Errorf("node %s has no podCIDR: pass --pod-cidr", *nodeName)
+	}
+	cidr, err := netip.ParsePrefix(node.Spec.PodCIDR)
+	if err != nil {
+		return fmt.Errorf("node %s podCIDR %q: %w", *nodeName, node.Spec.PodCIDR, err)
+	}
+	log.Info("node registered", "podCIDR", cidr, "ip", *nodeIP)
+
+	var cc *ctrd.Client
+	var runtimeOpts ctrd.NewContainerOpts
+	if *socket != "" {
+		cc, err = ctrd.New(*socket, ctrd.WithDefaultNamespace(skctrd.Namespace), ctrd.WithTimeout(10*time.Second))
+		if err != nil {
+			return fmt.Errorf("connect to containerd at %s: %w", *socket, err)
+		}
+		defer cc.Close()
+		runtimeOpts = skctrd.RuntimeOpts(dir)
+	} else {
+		d, err := skctrd.Start(ctx, skctrd.Options{DataDir: dir})
+		if err != nil {
+			return err
+		}
+		defer d.Close() // leaves containerd and pods running for the next start
+		cc, runtimeOpts = d.Client(), d.RuntimeOpts()
+	}
+	pn, err := podnet.New(podnet.Config{DataDir: dir, PodCIDR: cidr})
+	if err != nil {
+		return err
+	}
+	defer pn.Close()
+	var dns []string
+	for _, s := range strings.Split(*clusterDNS, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			dns = append(dns, s)
+		}
+	}
+	k, err := kubelet.New(kubelet.Config{
+		NodeName: *nodeName, NodeIP: *nodeIP, Client: client, Containerd: cc, RuntimeOpts: runtimeOpts,
+		Net: pn, DataDir: dir, ClusterDNS: dns, ClusterDomain: *clusterDomain,
+	})
+	if err != nil {
+		return err
+	}
+	go kubelet.Heartbeat(ctx, client, *nodeName, 10*time.Second, log)
+	return k.Run(ctx)
+}

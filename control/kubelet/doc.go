@@ -1,0 +1,29 @@
+// Package kubelet runs the pods the scheduler bound to this node.
+//
+// In: a Kubernetes client (pods with spec.nodeName=<node> are watched
+// through a field-selected informer; ConfigMaps and Secrets are read on
+// demand), a containerd client in the "skiff" namespace with the runtime
+// option from node/containerd, and a podnet.Network for pod addresses.
+//
+// Out: per pod a pinned network namespace with a veth and an address from
+// the PodCIDR, /etc/hosts and /etc/resolv.conf files, volumes (emptyDir,
+// hostPath, configMap, secret) under DATA/pods/<uid>, init containers run
+// in order and then the containers, all sharing the pod namespace; restarts
+// with exponential back-off (10 s doubling to 5 min, CrashLoopBackOff);
+// liveness, readiness and startup probes (exec, httpGet, tcpSocket); pod
+// status written through UpdateStatus; graceful termination (preStop,
+// SIGTERM, grace period, SIGKILL, network teardown, final delete with
+// grace 0). Container output goes to DATA/pods/<uid>/logs/<container>/<n>.log
+// and Logs reads it back (follow, previous, tail).
+//
+// Probes and HTTP hooks dial from the agent's namespace (Config.HostNetNS
+// in tests). hostNetwork pods are refused with a clear status message.
+//
+// RegisterNode and Heartbeat (node.go) create the Node (capacity read from
+// the machine, InternalIP, podCIDR, Ready condition) and renew its Lease in
+// kube-node-lease; `skiff agent` wires them to the kubelet.
+//
+// On start the kubelet adopts the running containers of pods that still
+// exist and removes containers, namespaces, veths and addresses of pods that
+// are gone.
+package kubelet
