@@ -15,7 +15,7 @@ go build -o bin/skiff ./cmd/skiff
 install -m 0755 bin/skiff /usr/local/bin/skiff
 mkdir -p /etc/skiff /var/log/skiff /var/lib/skiff /run/skiff
 
-has_cmd() { /usr/local/bin/skiff help 2>&1 | grep -qE "^  $1 "; }
+has_cmd() { local h; h=$(/usr/local/bin/skiff help 2>&1); grep -qE "^  $1 " <<<"$h"; }
 use_systemd() { [ "$(ps -p 1 -o comm= 2>/dev/null)" = systemd ]; }
 
 start() { # name args...

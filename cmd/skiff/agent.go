@@ -5,8 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/skiffnet/skiff/control/join"
+	"github.com/skiffnet/skiff/node/proxy"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -41,6 +44,8 @@ func runAgent(args []string) error {
 	socket := fs.String("containerd-socket", "", "use this running containerd instead of starting one")
 	clusterDNS := fs.String("cluster-dns", "10.96.0.10", "comma-separated nameservers for dnsPolicy ClusterFirst pods")
 	clusterDomain := fs.String("cluster-domain", "cluster.local", "cluster DNS domain")
+	noProxy := fs.Bool("disable-service-proxy", false, "do not run the eBPF service dataplane (leave Services to another proxy)")
+	metricsAddr := fs.String("metrics-addr", "127.0.0.1:10249", "serve Prometheus metrics here (empty: off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -131,5 +136,21 @@ func runAgent(args []string) error {
 		return err
 	}
 	go kubelet.Heartbeat(ctx, client, *nodeName, 10*time.Second, log)
+	if !*noProxy {
+		go func() {
+			if err := proxy.Run(ctx, proxy.Config{Node: *nodeName, Client: client}); err != nil {
+				log.Error("service proxy stopped; ClusterIP traffic is not balanced on this node", "err", err)
+			}
+		}()
+	}
+	if *metricsAddr != "" {
+		go func() {
+			mux := http.NewServeMux()
+			mux.Handle("/metrics", promhttp.Handler())
+			if err := http.ListenAndServe(*metricsAddr, mux); err != nil {
+				log.Warn("metrics server stopped; pass --metrics-addr with a free address", "addr", *metricsAddr, "err", err)
+			}
+		}()
+	}
 	return k.Run(ctx)
 }

@@ -1,0 +1,13 @@
+// Package proxy is the agent's kube-proxy replacement: it drives the eBPF
+// service dataplane from the Kubernetes API.
+//
+// In: Services and discovery.k8s.io/v1 EndpointSlices from client-go
+// informers, and the node's pod veths (host side, name prefix "skp").
+// Out: dataplane/services desired state (VIP, port, protocol → backends),
+// written to the pinned bpf/lb maps through the reconciler after a short
+// coalescing delay; the balancer attached to every pod veth's TC ingress;
+// the histogram skiff_proxy_programming_seconds (API change → map write).
+//
+// Endpoint choice follows Kubernetes: ready endpoints, else serving
+// terminating ones; sessionAffinity ClientIP becomes BPF affinity.
+package proxy
