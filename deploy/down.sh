@@ -16,8 +16,19 @@ for name in agent server; do
     log "stopped skiff $name"
   fi
 done
-# The agent's own containerd and any pod processes it left.
-pkill -f '/var/lib/skiff/agent/containerd' 2>/dev/null
+# Every container the agent's runc knows about (works even if its shim died).
+for root in /var/lib/skiff/agent/containerd/runc/*/; do
+  [ -d "$root" ] || continue
+  for id in $(runc --root "$root" list -q 2>/dev/null); do runc --root "$root" delete --force "$id" 2>/dev/null; done
+done
+# The agent's containerd, its shims and the containers they run.
+for pid in $(pgrep -f 'containerd-shim.*-namespace skiff' 2>/dev/null); do
+  pkill -KILL -P "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null
+done
+pkill -KILL -f '/var/lib/skiff/agent/containerd' 2>/dev/null
+sleep 0.5
+# Container root filesystems and pod volumes still mounted under the state dir.
+for m in $(awk '$2 ~ "^/var/lib/skiff" {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
 for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^skiff-/ {print $1}'); do ip netns del "$ns"; done
 for l in $(ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^skp/ {split($2,a,"@"); print a[1]}'); do ip link del "$l" 2>/dev/null; done
 rm -rf /sys/fs/bpf/skiff /var/lib/skiff /etc/skiff /etc/default/skiff-server /etc/default/skiff-agent /run/skiff

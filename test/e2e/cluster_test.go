@@ -86,19 +86,22 @@ type cluster struct {
 	dir        string
 	kubeconfig string
 	bin        string
+	url        string
 }
 
-func startCluster(t *testing.T, hollowNodes int) *cluster {
+func (c *cluster) serverURL() string { return c.url }
+
+func startCluster(t *testing.T, hollowNodes int, serverArgs ...string) *cluster {
 	t.Helper()
 	bin := skiffBinary(t)
 	dir := t.TempDir()
 	port := freePort(t)
-	daemon(t, dir, "server", bin, "server",
+	daemon(t, dir, "server", append([]string{bin, "server",
 		"--data-dir", filepath.Join(dir, "server"),
 		"--bind-address", "127.0.0.1",
-		"--secure-port", fmt.Sprint(port))
+		"--secure-port", fmt.Sprint(port)}, serverArgs...)...)
 	kc := filepath.Join(dir, "server", "admin.kubeconfig")
-	c := &cluster{t: t, dir: dir, kubeconfig: kc, bin: bin}
+	c := &cluster{t: t, dir: dir, kubeconfig: kc, bin: bin, url: fmt.Sprintf("https://127.0.0.1:%d", port)}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if _, err := os.Stat(kc); err == nil {

@@ -1,0 +1,170 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skiffnet/skiff/dataplane/loader"
+	"github.com/skiffnet/skiff/internal/nstest"
+)
+
+// TestE2EAgentServesClusterIP runs a one-node cluster for real: skiff server,
+// skiff agent joined with a token (its own containerd), pods from the test
+// images, and pod → ClusterIP traffic through the eBPF dataplane, balanced
+// across all three backends. A failing readiness probe takes its pod out of
+// the BPF service map.
+func TestE2EAgentServesClusterIP(t *testing.T) {
+	requireE2E(t)
+	nstest.RequirePrivileged(t)
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	images := filepath.Join(root, "test", "images", "out")
+	if out, err := exec.Command(filepath.Join(root, "test", "images", "build.sh")).CombinedOutput(); err != nil {
+		t.Fatalf("build test images: %v\n%s", err, out)
+	}
+	c := startCluster(t, 0, "--cluster-cidr", "10.251.0.0/16")
+	node := nstest.UniquePrefix() + "-node"
+	agentDir := filepath.Join(c.dir, "agent")
+	var nsPrefix string // "skiff-<node hash>-", learnt from the first pod
+	t.Cleanup(func() { cleanupAgent(agentDir, node, nsPrefix) })
+	imp := exec.Command(c.bin, append([]string{"image", "import", "--data-dir", agentDir},
+		filepath.Join(images, "testapp.tar"), filepath.Join(images, "shell.tar"))...)
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("import images: %v\n%s", err, out)
+	}
+	token, err := exec.Command(c.bin, "token", "create", "--data-dir", filepath.Join(c.dir, "server")).Output()
+	if err != nil {
+		t.Fatalf("token create: %v", err)
+	}
+	daemon(t, c.dir, "agent", c.bin, "agent", "--server", c.serverURL(), "--token", strings.TrimSpace(string(token)),
+		"--node-name", node, "--node-ip", "127.0.0.1", "--data-dir", agentDir, "--metrics-addr", "")
+	c.eventually("node Ready", 60*time.Second, func() error {
+		out, err := c.kubectlErr("get", "node", node, "--no-headers")
+		if err != nil || !strings.Contains(out, " Ready ") {
+			return errorf("node not Ready: %v %s", err, out)
+		}
+		return nil
+	})
+	c.apply(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: skiff/testapp:v1
+        ports: [{containerPort: 8080, name: http}]
+        readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 1, failureThreshold: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: default}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: skiff/shell:v1, command: ["sh", "-c", "sleep 100000"]}
+`)
+	c.kubectl("rollout", "status", "deployment/web", "--timeout=120s")
+	c.kubectl("wait", "--for=condition=Ready", "pod/client", "--timeout=60s")
+	vip := c.kubectl("get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}")
+	uid := c.kubectl("get", "pod", "client", "-o", "jsonpath={.metadata.uid}")
+	podNS := findNetns(t, uid)
+	nsPrefix = strings.TrimSuffix(podNS, uid)
+
+	// Every backend answers through the VIP.
+	seen := map[string]int{}
+	c.eventually("all 3 backends reached through the ClusterIP", 30*time.Second, func() error {
+		out, err := exec.Command("ip", "netns", "exec", podNS, "wget", "-q", "-T", "2", "-O", "-", "http://"+vip+"/hostname").CombinedOutput()
+		if err != nil {
+			return errorf("wget %s from the client pod: %v %s", vip, err, out)
+		}
+		seen[strings.TrimSpace(string(out))]++
+		if len(seen) < 3 {
+			return errorf("backends seen so far: %v", seen)
+		}
+		return nil
+	})
+
+	// A failing readiness probe removes that backend from the BPF map.
+	ip := c.kubectl("get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].status.podIP}")
+	if out, err := exec.Command("ip", "netns", "exec", podNS, "wget", "-q", "-O", "-", "http://"+ip+":8080/healthz/fail").CombinedOutput(); err != nil {
+		t.Fatalf("switch readiness off: %v %s", err, out)
+	}
+	c.eventually("not-ready backend leaves the BPF service map", 10*time.Second, func() error {
+		out, err := exec.Command(c.bin, "bpf", "lb", "list", "--node", node).CombinedOutput()
+		if err != nil {
+			return errorf("skiff bpf lb list: %v %s", err, out)
+		}
+		if strings.Contains(string(out), ip+":8080") {
+			return errorf("%s still in the map:\n%s", ip, out)
+		}
+		return nil
+	})
+}
+
+func findNetns(t *testing.T, uid string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.Contains(f[0], uid) {
+			return f[0]
+		}
+	}
+	t.Fatalf("no network namespace for pod uid %s:\n%s", uid, out)
+	return ""
+}
+
+// cleanupAgent removes what the agent made: containers (via its runc root),
+// its containerd, mounts, pod network namespaces and veths, and BPF pins.
+func cleanupAgent(dir, node, nsPrefix string) {
+	runcRoots, _ := filepath.Glob(filepath.Join(dir, "containerd", "runc", "*"))
+	for _, r := range runcRoots {
+		ids, _ := exec.Command("runc", "--root", r, "list", "-q").Output()
+		for _, id := range strings.Fields(string(ids)) {
+			_ = exec.Command("runc", "--root", r, "delete", "--force", id).Run()
+		}
+	}
+	_ = exec.Command("pkill", "-KILL", "-f", filepath.Join(dir, "containerd")).Run()
+	time.Sleep(300 * time.Millisecond)
+	if b, err := os.ReadFile("/proc/mounts"); err == nil {
+		var mounts []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[1], dir) {
+				mounts = append(mounts, f[1])
+			}
+		}
+		for i := len(mounts) - 1; i >= 0; i-- {
+			_ = exec.Command("umount", "-l", mounts[i]).Run()
+		}
+	}
+	_ = loader.RemovePins(loader.DefaultPinRoot, node)
+	// Pod namespaces of this agent only; deleting one destroys its veth pair.
+	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil && nsPrefix != "" {
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], nsPrefix) {
+				_ = exec.Command("ip", "netns", "del", f[0]).Run()
+			}
+		}
+	}
+	fmt.Fprintln(os.Stderr, "agent state removed for", node)
+}
