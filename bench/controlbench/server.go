@@ -1,0 +1,140 @@
+package controlbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// server is a `skiff server` child process in its own session.
+type server struct {
+	cmd        *exec.Cmd
+	dir        string
+	kubeconfig string
+	log        *os.File
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startServer runs bin as a server on a free loopback port and waits until it
+// answers /readyz.
+func startServer(ctx context.Context, bin, dir string) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		return nil, err
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	cmd := exec.Command(bin, "server", "--data-dir", filepath.Join(dir, "server"),
+		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(port))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s server: %w (build it with `make build`)", bin, err)
+	}
+	s := &server{cmd: cmd, dir: dir, kubeconfig: filepath.Join(dir, "server", "admin.kubeconfig"), log: logf}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		if _, err := os.Stat(s.kubeconfig); err == nil {
+			if c, err := s.client(); err == nil {
+				if _, err := c.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err == nil {
+					return s, nil
+				}
+			}
+		}
+		select {
+		case <-exited:
+			s.stop()
+			return nil, fmt.Errorf("skiff server exited during start-up; see %s", logf.Name())
+		case <-ctx.Done():
+			s.stop()
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("skiff server not ready within 90s; see %s", logf.Name())
+		}
+	}
+}
+
+func (s *server) client() (*kubernetes.Clientset, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", s.kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	rc.QPS, rc.Burst = 2000, 4000
+	return kubernetes.NewForConfig(rc)
+}
+
+// rss returns the server's resident and peak resident memory in bytes.
+func (s *server) rss() (cur, peak int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			cur = kb * 1024
+		case "VmHWM:":
+			peak = kb * 1024
+		}
+	}
+	if cur == 0 {
+		return 0, 0, errors.New("no VmRSS in /proc status")
+	}
+	return cur, peak, nil
+}
+
+func (s *server) stop() {
+	if s.cmd.Process != nil {
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() {
+			for syscall.Kill(s.cmd.Process.Pid, 0) == nil {
+				time.Sleep(50 * time.Millisecond)
+			}
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		}
+	}
+	s.log.Close()
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/skiffnet/skiff/bench/controlbench"
+)
+
+func init() {
+	register("bench-control", "measure the control plane with hollow nodes (pods bound/s, API latency, server RSS)", runBenchControl)
+}
+
+// runBenchControl is `make bench-control`.
+func runBenchControl(args []string) error {
+	fs := flag.NewFlagSet("bench-control", flag.ContinueOnError)
+	nodes := fs.Int("nodes", envInt("BENCH_NODES", 100), "hollow nodes (BENCH_NODES)")
+	deps := fs.Int("deployments", envInt("BENCH_DEPLOYMENTS", 1000), "Deployments to create (BENCH_DEPLOYMENTS)")
+	replicas := fs.Int("replicas", envInt("BENCH_REPLICAS", 10), "replicas per Deployment (BENCH_REPLICAS)")
+	out := fs.String("out", envOr("BENCH_OUT", "bench/results/control-latest.json"), "JSON result file (BENCH_OUT)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *nodes < 1 || *deps < 1 || *replicas < 1 {
+		return fmt.Errorf("--nodes, --deployments and --replicas must be at least 1")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	self, _ = filepath.EvalSymlinks(self)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := controlbench.Run(ctx, controlbench.Config{
+		Binary: self, Nodes: *nodes, Deployments: *deps, Replicas: int32(*replicas), Logger: slog.Default(),
+	})
+	if err != nil {
+		return fmt.Errorf("control-plane bench: %w", err)
+	}
+	res.WriteTable(os.Stdout)
+	if err := res.WriteJSON(*out); err != nil {
+		return err
+	}
+	fmt.Printf("\nwrote %s\n", *out)
+	return nil
+}
