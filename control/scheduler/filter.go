@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"k8s.io/klog/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,25 +86,9 @@ func readinessTaint(node *v1.Node) *v1.Taint {
 // tolerated reports whether any toleration matches the taint.
 func tolerated(tols []v1.Toleration, t *v1.Taint) bool {
 	for i := range tols {
-		if tolerates(&tols[i], t) {
+		if tols[i].ToleratesTaint(klog.Background(), t, false) {
 			return true
 		}
-	}
-	return false
-}
-
-func tolerates(tol *v1.Toleration, t *v1.Taint) bool {
-	if tol.Effect != "" && tol.Effect != t.Effect {
-		return false
-	}
-	if tol.Key != t.Key && !(tol.Key == "" && tol.Operator == v1.TolerationOpExists) {
-		return false
-	}
-	switch tol.Operator {
-	case v1.TolerationOpExists:
-		return true
-	case "", v1.TolerationOpEqual:
-		return tol.Value == t.Value
 	}
 	return false
 }

@@ -1,6 +1,7 @@
 package daemonset
 
 import (
+	"k8s.io/klog/v2"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -62,19 +63,9 @@ func ShouldRun(node *corev1.Node, spec *corev1.PodSpec) bool {
 }
 
 func tolerated(taint *corev1.Taint, tols []corev1.Toleration) bool {
-	for _, t := range tols {
-		if t.Effect != "" && t.Effect != taint.Effect {
-			continue
-		}
-		switch t.Operator {
-		case corev1.TolerationOpExists:
-			if t.Key == "" || t.Key == taint.Key {
-				return true
-			}
-		default: // Equal
-			if t.Key == taint.Key && t.Value == taint.Value {
-				return true
-			}
+	for i := range tols {
+		if tols[i].ToleratesTaint(klog.Background(), taint, false) {
+			return true
 		}
 	}
 	return false

@@ -3,6 +3,7 @@ package nodelifecycle
 import (
 	"context"
 	"fmt"
+	"k8s.io/klog/v2"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -77,25 +78,9 @@ func (c *Controller) effectiveTolerations(p *v1.Pod) []v1.Toleration {
 
 func tolerated(tols []v1.Toleration, t *v1.Taint) bool {
 	for i := range tols {
-		if tolerates(&tols[i], t) {
+		if tols[i].ToleratesTaint(klog.Background(), t, false) {
 			return true
 		}
-	}
-	return false
-}
-
-func tolerates(tol *v1.Toleration, t *v1.Taint) bool {
-	if tol.Effect != "" && tol.Effect != t.Effect {
-		return false
-	}
-	if tol.Key != t.Key && !(tol.Key == "" && tol.Operator == v1.TolerationOpExists) {
-		return false
-	}
-	switch tol.Operator {
-	case v1.TolerationOpExists:
-		return true
-	case "", v1.TolerationOpEqual:
-		return tol.Value == t.Value
 	}
 	return false
 }
@@ -110,7 +95,7 @@ func (c *Controller) evictionTime(node string, p *v1.Pod, taints []v1.Taint) (at
 		var minSecs *int64
 		matched := false
 		for j := range tols {
-			if !tolerates(&tols[j], t) {
+			if !tols[j].ToleratesTaint(klog.Background(), t, false) {
 				continue
 			}
 			matched = true
