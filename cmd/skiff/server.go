@@ -41,6 +41,8 @@ func runServer(args []string) error {
 	keyFile := fs.String("etcd-keyfile", "", "client key for the external etcd")
 	serviceCIDR := fs.String("service-cidr", "10.96.0.0/12", "range for Service ClusterIPs")
 	clusterCIDR := fs.String("cluster-cidr", "10.244.0.0/16", "range split into one /24 PodCIDR per node")
+	clusterDNS := fs.String("cluster-dns", "", "cluster DNS Service IP (default: the 10th address of --service-cidr, 10.96.0.10)")
+	dnsPort := fs.Int("dns-port", 53, "serve the fallback cluster DNS on the advertise address at this port (0: off)")
 	noControllers := fs.Bool("disable-controllers", false, "serve the API only; run no controllers or scheduler in this process")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -77,6 +79,9 @@ func runServer(args []string) error {
 				slog.Error("controllers stopped", "err", err)
 			}
 		}()
+	}
+	if err := startClusterDNS(ctx, run, *clusterDNS, *serviceCIDR, *dnsPort, o.AdvertiseIP); err != nil {
+		return err
 	}
 	<-ctx.Done()
 	slog.Info("shutting down")
