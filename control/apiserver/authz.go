@@ -130,9 +130,10 @@ func verbOf(r *http.Request, req *request) string {
 }
 
 // authorize lets system:masters do everything. A node identity may read
-// everything, and write only its own Node (and status), its Lease in
-// kube-node-lease, the status of and deletion of pods bound to it, and
-// events. Every other identity is refused with 403.
+// everything except pods' log, exec, attach and portforward (which reach
+// into other nodes' containers), and write only its own Node (and status),
+// its Lease in kube-node-lease, the status of and deletion of pods bound to
+// it, and events. Every other identity is refused with 403.
 func (s *Server) authorize(r *http.Request, req *request) error {
 	u := userOf(r)
 	if u.isMaster() {
@@ -143,7 +144,7 @@ func (s *Server) authorize(r *http.Request, req *request) error {
 	if res.Virtual {
 		return nil
 	}
-	if node := u.nodeName(); node != "" {
+	if node := u.nodeName(); node != "" && !(res.Name == "pods" && kubeletSubresources[req.sub]) {
 		switch {
 		case verb == "get" || verb == "list" || verb == "watch":
 			return nil

@@ -23,8 +23,8 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// PKI is the cluster CA plus the server and admin key pairs, kept as PEM
-// files under <data-dir>/pki.
+// PKI is the cluster CA plus the server, admin and kubelet-client key
+// pairs, kept as PEM files under <data-dir>/pki.
 type PKI struct {
 	Dir       string
 	CACert    *x509.Certificate
@@ -33,6 +33,9 @@ type PKI struct {
 	Server    tls.Certificate
 	AdminCert []byte
 	AdminKey  []byte
+	// KubeletClient is the certificate the API server presents to kubelets
+	// (CN KubeletClientCN), from apiserver-kubelet-client.crt/.key.
+	KubeletClient tls.Certificate
 }
 
 // CAHash is the hex SHA-256 of the CA certificate's DER bytes, the value a
@@ -123,7 +126,31 @@ func LoadOrCreatePKI(dataDir string, ips []net.IP, dnsNames []string) (*PKI, err
 	if p.AdminKey, err = os.ReadFile(admKey); err != nil {
 		return nil, err
 	}
+	if p.KubeletClient, err = p.loadOrIssueKubeletClient(); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// loadOrIssueKubeletClient loads apiserver-kubelet-client.crt/.key, and
+// issues them (client auth, CN KubeletClientCN) when missing, unreadable or
+// within 30 days of expiry.
+func (p *PKI) loadOrIssueKubeletClient() (tls.Certificate, error) {
+	crt, key := filepath.Join(p.Dir, "apiserver-kubelet-client.crt"), filepath.Join(p.Dir, "apiserver-kubelet-client.key")
+	if pair, err := tls.LoadX509KeyPair(crt, key); err == nil {
+		if c, err := x509.ParseCertificate(pair.Certificate[0]); err == nil && c.Subject.CommonName == KubeletClientCN &&
+			time.Until(c.NotAfter) > 30*24*time.Hour && c.CheckSignatureFrom(p.CACert) == nil {
+			return pair, nil
+		}
+	}
+	if err := p.issue(crt, key, pkix.Name{CommonName: KubeletClientCN}, x509.ExtKeyUsageClientAuth, nil, nil); err != nil {
+		return tls.Certificate{}, fmt.Errorf("issue the kubelet client certificate in %s: %w", p.Dir, err)
+	}
+	pair, err := tls.LoadX509KeyPair(crt, key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("load %s: %w (remove it to have it issued again)", crt, err)
+	}
+	return pair, nil
 }
 
 func covers(pair tls.Certificate, ips []net.IP, names []string) bool {

@@ -96,6 +96,11 @@ func resourceList(group, version string) *metav1.APIResourceList {
 				ar.Verbs = metav1.Verbs{"create"}
 			case "finalize":
 				ar.Verbs = metav1.Verbs{"update"}
+			case "log":
+				ar.Verbs = metav1.Verbs{"get"}
+			case "exec", "attach", "portforward":
+				ar.Kind = map[string]string{"exec": "PodExecOptions", "attach": "PodAttachOptions", "portforward": "PodPortForwardOptions"}[sub]
+				ar.Verbs = metav1.Verbs{"create", "get"}
 			default:
 				continue
 			}

@@ -74,7 +74,7 @@ var Resources = []*Resource{
 			return fields.Set{"status.phase": string(o.(*corev1.Namespace).Status.Phase)}
 		}},
 	{Version: "v1", Name: "pods", Singular: "pod", Kind: "Pod", Namespaced: true, ShortNames: []string{"po"}, Categories: all,
-		Subresources: []string{"status", "binding", "eviction"},
+		Subresources: []string{"status", "binding", "eviction", "log", "exec", "attach", "portforward"},
 		New:          func() runtime.Object { return &corev1.Pod{} }, NewList: func() runtime.Object { return &corev1.PodList{} },
 		Fields: podFields},
 	{Version: "v1", Name: "services", Singular: "service", Kind: "Service", Namespaced: true, ShortNames: []string{"svc"}, Categories: all,

@@ -93,6 +93,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, req *request) 
 		writeError(w, err)
 		return
 	}
+	if req.res.Group == "" && req.res.Name == "pods" && req.name != "" && kubeletSubresources[req.sub] {
+		s.handleKubeletSub(w, r, req)
+		return
+	}
 	if req.res.Virtual {
 		if r.Method != http.MethodPost || req.name != "" {
 			writeError(w, apierrors.NewMethodNotSupported(req.res.GR(), r.Method))

@@ -23,6 +23,8 @@ type Server struct {
 	DataDir string
 	// MaxWatch caps a watch without timeoutSeconds.
 	MaxWatch time.Duration
+	// kubelet is the transport for pods/log, exec, attach and portforward.
+	kubelet kubeletClient
 }
 
 // Config configures a Server.
