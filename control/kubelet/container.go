@@ -37,6 +37,7 @@ type ctrState struct {
 	last    v1.ContainerState         // previous termination
 
 	image, imageID string
+	pull           pullState // image pull and its back-off (image.go)
 	bo             backoff
 	backoffShown   time.Duration
 	nextStart      time.Time
@@ -75,30 +76,18 @@ func (w *podWorker) logPath(name string, restart int32) string {
 	return filepath.Join(w.dir, "logs", name, strconv.Itoa(int(restart))+".log")
 }
 
-// startLocked creates and starts a new instance of c.
+// startLocked creates and starts a new instance of c. It returns nil without
+// starting anything while the image is being pulled or in pull back-off.
 func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 	cl := w.k.cfg.Containerd
-	ref, err := normalizeImage(c.spec.Image)
+	image, err := w.ensureImageLocked(ctx, c)
+	if errors.Is(err, errImageNotReady) {
+		return nil // pulling or in pull back-off; c.waiting says which (image.go)
+	}
 	if err != nil {
-		c.waiting = &v1.ContainerStateWaiting{Reason: "InvalidImageName", Message: err.Error()}
 		return err
 	}
-	c.image = ref
-	image, err := cl.GetImage(ctx, ref)
-	if err != nil {
-		if errdefs.IsNotFound(err) {
-			reason := "ErrImageNeverPull"
-			if c.spec.ImagePullPolicy != v1.PullNever {
-				reason = "ImagePullBackOff"
-			}
-			c.waiting = &v1.ContainerStateWaiting{Reason: reason, Message: fmt.Sprintf(
-				"image %q is not present on node %s and this node does not pull images; import it with `skiff image import FILE.tar`",
-				ref, w.k.cfg.NodeName)}
-		} else {
-			c.waiting = &v1.ContainerStateWaiting{Reason: "ErrImagePull", Message: err.Error()}
-		}
-		return err
-	}
+	ref := c.image
 	c.imageID = ref + "@" + image.Target().Digest.String()
 	if ok, _ := image.IsUnpacked(ctx, w.k.cfg.Snapshotter); !ok {
 		if err := image.Unpack(ctx, w.k.cfg.Snapshotter); err != nil {
@@ -217,12 +206,22 @@ func (w *podWorker) runningLocked(c *ctrState, inst *instance, exitCh <-chan ctr
 func (w *podWorker) watchExit(c *ctrState, inst *instance, exitCh <-chan ctrd.ExitStatus) {
 	st := <-exitCh
 	code, at, err := st.Result()
-	if err != nil {
+	for err != nil {
 		if w.k.ctx != nil && w.k.ctx.Err() != nil {
 			inst.cancelProbes() // kubelet stopping: leave it for adoption
 			return
 		}
-		code, at = 255, time.Now()
+		// The wait broke without an exit status: containerd went away
+		// (killed, restarted), while the container runs on under its shim.
+		// Watch it again once containerd is back; a task that is gone
+		// counts as exited.
+		var done bool
+		if exitCh, code, at, done = w.rewatch(inst); !done {
+			st = <-exitCh
+			code, at, err = st.Result()
+		} else {
+			err = nil
+		}
 	}
 	if at.IsZero() {
 		at = time.Now()
@@ -329,7 +328,15 @@ func (w *podWorker) adoptLocked(ctx context.Context) {
 			inst.started = time.Now()
 		}
 		w.runningLocked(c, inst, exitCh)
-		w.log.Info("adopted running container", "container", c.spec.Name, "id", ctr.ID())
+		// A container the API already shows Ready stays Ready until its
+		// readiness probe says otherwise, so an agent restart does not take
+		// healthy pods out of their Services.
+		for _, s := range w.pod.Status.ContainerStatuses {
+			if s.Name == c.spec.Name && s.Ready && s.ContainerID == "containerd://"+ctr.ID() {
+				c.ready = true
+			}
+		}
+		w.log.Info("adopted running container", "container", c.spec.Name, "id", ctr.ID(), "ready", c.ready)
 	}
 	// Init containers before a running app container are done.
 	anyApp := false

@@ -146,6 +146,12 @@ func (n *Network) setup(ctx context.Context, hostIf string, ip netip.Addr, netns
 	}
 	defer podH.Close()
 
+	// A pod that is already wired (agent restart) keeps its veth: deleting
+	// it would cut its connections and take it off the balancer until the
+	// new veth is attached. Routes and the neighbour entry are re-asserted.
+	if adopted, err := adoptLinks(host, podH, hostIf, ip); err == nil && adopted {
+		return nil
+	}
 	// Start clean: a stale host veth (agent crashed mid-setup) or a stale
 	// eth0 in the pod namespace would make the create fail.
 	if l, err := host.LinkByName(hostIf); err == nil {
@@ -189,6 +195,12 @@ func (n *Network) setup(ctx context.Context, hostIf string, ip netip.Addr, netns
 			return fmt.Errorf("bring up pod lo: %w", err)
 		}
 	}
+	return wireRoutes(host, podH, hostLink, podLink, ip)
+}
+
+// wireRoutes sets the pod's gateway neighbour and routes and the host route
+// to the pod; every step replaces, so it is safe to repeat.
+func wireRoutes(host, podH *netlink.Handle, hostLink, podLink netlink.Link, ip netip.Addr) error {
 	gw := Gateway.AsSlice()
 	if err := podH.NeighSet(&netlink.Neigh{LinkIndex: podLink.Attrs().Index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT,
 		IP: gw, HardwareAddr: hostLink.Attrs().HardwareAddr}); err != nil {

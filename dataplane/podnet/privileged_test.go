@@ -97,9 +97,15 @@ func TestPrivilegedPodNetwork20Pods(t *testing.T) {
 			t.Fatalf("pod %d after reopen: %+v, want %v", i, a, ips[i])
 		}
 	}
+	a0, _ := n.IPAM().Lookup(refs[0].UID)
+	before := node.MustRun(t, "ip", "-o", "link", "show", a0.HostVeth)
 	again, err := n.Setup(ctx, refs[0], nsPath(pods[0]))
 	if err != nil || again != ips[0] {
 		t.Fatalf("re-Setup pod 0: %v %v, want %v", again, err, ips[0])
+	}
+	// Re-Setup of a wired pod (agent restart) adopts its veth, not a new one.
+	if after := node.MustRun(t, "ip", "-o", "link", "show", a0.HostVeth); strings.Fields(after)[0] != strings.Fields(before)[0] {
+		t.Fatalf("re-Setup replaced the pod's veth:\nbefore %s\nafter  %s", before, after)
 	}
 	ping(pods[1], ips[0])
 
