@@ -5,13 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/skiffnet/skiff/dataplane/loader"
-	"github.com/skiffnet/skiff/internal/nstest"
 )
 
 // TestE2EAgentServesClusterIP runs a one-node cluster for real: skiff server,
@@ -20,37 +18,8 @@ import (
 // across all three backends. A failing readiness probe takes its pod out of
 // the BPF service map.
 func TestE2EAgentServesClusterIP(t *testing.T) {
-	requireE2E(t)
-	nstest.RequirePrivileged(t)
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	images := filepath.Join(root, "test", "images", "out")
-	if out, err := exec.Command(filepath.Join(root, "test", "images", "build.sh")).CombinedOutput(); err != nil {
-		t.Fatalf("build test images: %v\n%s", err, out)
-	}
-	c := startCluster(t, 0, "--cluster-cidr", "10.251.0.0/16")
-	node := nstest.UniquePrefix() + "-node"
-	agentDir := filepath.Join(c.dir, "agent")
-	var nsPrefix string // "skiff-<node hash>-", learnt from the first pod
-	t.Cleanup(func() { cleanupAgent(agentDir, node, nsPrefix) })
-	imp := exec.Command(c.bin, append([]string{"image", "import", "--data-dir", agentDir},
-		filepath.Join(images, "testapp.tar"), filepath.Join(images, "shell.tar"))...)
-	if out, err := imp.CombinedOutput(); err != nil {
-		t.Fatalf("import images: %v\n%s", err, out)
-	}
-	token, err := exec.Command(c.bin, "token", "create", "--data-dir", filepath.Join(c.dir, "server")).Output()
-	if err != nil {
-		t.Fatalf("token create: %v", err)
-	}
-	daemon(t, c.dir, "agent", c.bin, "agent", "--server", c.serverURL(), "--token", strings.TrimSpace(string(token)),
-		"--node-name", node, "--node-ip", "127.0.0.1", "--data-dir", agentDir, "--metrics-addr", "")
-	c.eventually("node Ready", 60*time.Second, func() error {
-		out, err := c.kubectlErr("get", "node", node, "--no-headers")
-		if err != nil || !strings.Contains(out, " Ready ") {
-			return errorf("node not Ready: %v %s", err, out)
-		}
-		return nil
-	})
+	c, n := startAgentCluster(t, "testapp.tar", "shell.tar")
+	node := n.name
 	c.apply(`apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: default}
@@ -84,9 +53,7 @@ spec:
 	c.kubectl("rollout", "status", "deployment/web", "--timeout=120s")
 	c.kubectl("wait", "--for=condition=Ready", "pod/client", "--timeout=60s")
 	vip := c.kubectl("get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}")
-	uid := c.kubectl("get", "pod", "client", "-o", "jsonpath={.metadata.uid}")
-	podNS := findNetns(t, uid)
-	nsPrefix = strings.TrimSuffix(podNS, uid)
+	podNS := n.podNetns(t, "default", "client")
 
 	// Every backend answers through the VIP.
 	seen := map[string]int{}

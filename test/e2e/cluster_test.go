@@ -55,7 +55,7 @@ func freePort(t *testing.T) int {
 // /dev/null, logging to a file in dir; it is killed at test end.
 func daemon(t *testing.T, dir, name string, args ...string) *exec.Cmd {
 	t.Helper()
-	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	logf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644) // a restarted daemon appends
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +71,11 @@ func daemon(t *testing.T, dir, name string, args ...string) *exec.Cmd {
 		logf.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
+			// Keep the whole log: the test's directory is removed.
+			keep := filepath.Join(os.TempDir(), "skiff-e2e-"+strings.ReplaceAll(t.Name(), "/", "_")+"-"+name+".log")
+			if os.WriteFile(keep, b, 0o644) == nil {
+				t.Logf("whole %s log kept in %s", name, keep)
+			}
 			if len(b) > 8000 {
 				b = b[len(b)-8000:]
 			}
