@@ -7,7 +7,7 @@ export BPF_CLANG ?= clang-16
 export BPF_STRIP ?= llvm-strip-16
 
 .DEFAULT_GOAL := help
-.PHONY: help deps generate check-generated build test test-unit test-privileged test-e2e bench bench-control images up down demo lint
+.PHONY: help deps generate check-generated build test test-unit test-privileged test-e2e bench bench-control bench-pods images up down demo lint
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ bench: build ## eBPF dataplane vs direct/iptables/nftables (BENCH_N, BENCH_REPS)
 
 bench-control: build ## control plane benchmark with hollow nodes
 	./bench/run-control.sh
+
+bench-pods: build ## pod start latency and agent RSS for 30 pods on one real node; needs root
+	./bench/run-pods.sh
 
 images: build ## build Skiff's test images from static binaries (no Docker)
 	./test/images/build.sh

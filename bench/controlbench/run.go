@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/skiffnet/skiff/bench/benchproc"
 	"github.com/skiffnet/skiff/control/hollow"
 )
 
@@ -69,17 +70,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer os.RemoveAll(dir)
 	log.Info("starting skiff server", "binary", cfg.Binary, "dir", dir)
-	srv, err := startServer(ctx, cfg.Binary, dir)
+	srv, err := benchproc.StartServer(ctx, cfg.Binary, dir)
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop()
-	client, err := srv.client()
+	defer srv.Stop()
+	client, err := srv.Client()
 	if err != nil {
 		return nil, err
 	}
 	res := &Result{Schema: "skiff-controlbench/v1", Started: time.Now().UTC(), Config: cfg.public()}
-	if res.IdleRSS, _, err = srv.rss(); err != nil {
+	if res.IdleRSS, _, err = srv.RSS(); err != nil {
 		return nil, err
 	}
 
@@ -127,7 +128,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	time.Sleep(3 * time.Second) // let controllers settle before reading memory
-	if res.RSS, res.PeakRSS, err = srv.rss(); err != nil {
+	if res.RSS, res.PeakRSS, err = srv.RSS(); err != nil {
 		return nil, err
 	}
 	res.Finished = time.Now().UTC()

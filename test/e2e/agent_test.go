@@ -1,15 +1,10 @@
 package e2e
 
 import (
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/skiffnet/skiff/dataplane/loader"
 )
 
 // TestE2EAgentServesClusterIP runs a one-node cluster for real: skiff server,
@@ -99,39 +94,4 @@ func findNetns(t *testing.T, uid string) string {
 	}
 	t.Fatalf("no network namespace for pod uid %s:\n%s", uid, out)
 	return ""
-}
-
-// cleanupAgent removes what the agent made: containers (via its runc root),
-// its containerd, mounts, pod network namespaces and veths, and BPF pins.
-func cleanupAgent(dir, node, nsPrefix string) {
-	runcRoots, _ := filepath.Glob(filepath.Join(dir, "containerd", "runc", "*"))
-	for _, r := range runcRoots {
-		ids, _ := exec.Command("runc", "--root", r, "list", "-q").Output()
-		for _, id := range strings.Fields(string(ids)) {
-			_ = exec.Command("runc", "--root", r, "delete", "--force", id).Run()
-		}
-	}
-	_ = exec.Command("pkill", "-KILL", "-f", filepath.Join(dir, "containerd")).Run()
-	time.Sleep(300 * time.Millisecond)
-	if b, err := os.ReadFile("/proc/mounts"); err == nil {
-		var mounts []string
-		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[1], dir) {
-				mounts = append(mounts, f[1])
-			}
-		}
-		for i := len(mounts) - 1; i >= 0; i-- {
-			_ = exec.Command("umount", "-l", mounts[i]).Run()
-		}
-	}
-	_ = loader.RemovePins(loader.DefaultPinRoot, node)
-	// Pod namespaces of this agent only; deleting one destroys its veth pair.
-	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil && nsPrefix != "" {
-		for _, l := range strings.Split(string(out), "\n") {
-			if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], nsPrefix) {
-				_ = exec.Command("ip", "netns", "del", f[0]).Run()
-			}
-		}
-	}
-	fmt.Fprintln(os.Stderr, "agent state removed for", node)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skiffnet/skiff/internal/agentclean"
 	"github.com/skiffnet/skiff/internal/nstest"
 )
 
@@ -20,7 +21,7 @@ type agentNode struct {
 	dir      string
 	args     []string
 	cmd      *exec.Cmd
-	nsPrefix string // "skiff-<node hash>-", learnt from the first pod
+	nsPrefix string // "skiff-<node hash>-" of its pod namespaces
 }
 
 func repoRoot() string {
@@ -42,7 +43,8 @@ func startAgentCluster(t *testing.T, archives ...string) (*cluster, *agentNode) 
 	}
 	c := startCluster(t, 0, "--cluster-cidr", "10.251.0.0/16")
 	n := &agentNode{c: c, name: nstest.UniquePrefix() + "-node", dir: filepath.Join(c.dir, "agent")}
-	t.Cleanup(func() { cleanupAgent(n.dir, n.name, n.nsPrefix) })
+	n.nsPrefix = agentclean.NetnsPrefix(n.name)
+	t.Cleanup(func() { agentclean.Cleanup(n.dir, n.name) })
 	args := []string{"image", "import", "--data-dir", n.dir}
 	for _, a := range archives {
 		args = append(args, filepath.Join(images, a))
@@ -73,14 +75,11 @@ func (n *agentNode) start(t *testing.T) {
 	})
 }
 
-// podNetns is the network namespace of pod ns/name, remembering the
-// agent's namespace prefix for clean-up.
+// podNetns is the network namespace of pod ns/name.
 func (n *agentNode) podNetns(t *testing.T, ns, name string) string {
 	t.Helper()
 	uid := n.c.kubectl("-n", ns, "get", "pod", name, "-o", "jsonpath={.metadata.uid}")
-	p := findNetns(t, uid)
-	n.nsPrefix = strings.TrimSuffix(p, uid)
-	return p
+	return findNetns(t, uid)
 }
 
 // ipamIPs lists the addresses the agent's IPAM has handed out.

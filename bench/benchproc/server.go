@@ -1,4 +1,4 @@
-package controlbench
+package benchproc
 
 import (
 	"context"
@@ -17,11 +17,12 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// server is a `skiff server` child process in its own session.
-type server struct {
+// Server is a `skiff server` child process in its own session.
+type Server struct {
 	cmd        *exec.Cmd
-	dir        string
-	kubeconfig string
+	Kubeconfig string
+	URL        string
+	Dir        string
 	log        *os.File
 }
 
@@ -34,9 +35,9 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startServer runs bin as a server on a free loopback port and waits until it
-// answers /readyz.
-func startServer(ctx context.Context, bin, dir string) (*server, error) {
+// StartServer runs bin as a server on a free loopback port with its data in
+// dir/server, extra flags appended, and waits until it answers /readyz.
+func StartServer(ctx context.Context, bin, dir string, extra ...string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -50,21 +51,21 @@ func startServer(ctx context.Context, bin, dir string) (*server, error) {
 		return nil, err
 	}
 	defer devnull.Close()
-	cmd := exec.Command(bin, "server", "--data-dir", filepath.Join(dir, "server"),
-		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(port))
+	cmd := exec.Command(bin, append([]string{"server", "--data-dir", filepath.Join(dir, "server"),
+		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(port)}, extra...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s server: %w (build it with `make build`)", bin, err)
 	}
-	s := &server{cmd: cmd, dir: dir, kubeconfig: filepath.Join(dir, "server", "admin.kubeconfig"), log: logf}
+	s := &Server{cmd: cmd, Dir: dir, Kubeconfig: filepath.Join(dir, "server", "admin.kubeconfig"), URL: fmt.Sprintf("https://127.0.0.1:%d", port), log: logf}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		if _, err := os.Stat(s.kubeconfig); err == nil {
-			if c, err := s.client(); err == nil {
+		if _, err := os.Stat(s.Kubeconfig); err == nil {
+			if c, err := s.Client(); err == nil {
 				if _, err := c.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err == nil {
 					return s, nil
 				}
@@ -72,22 +73,23 @@ func startServer(ctx context.Context, bin, dir string) (*server, error) {
 		}
 		select {
 		case <-exited:
-			s.stop()
+			s.Stop()
 			return nil, fmt.Errorf("skiff server exited during start-up; see %s", logf.Name())
 		case <-ctx.Done():
-			s.stop()
+			s.Stop()
 			return nil, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			s.stop()
+			s.Stop()
 			return nil, fmt.Errorf("skiff server not ready within 90s; see %s", logf.Name())
 		}
 	}
 }
 
-func (s *server) client() (*kubernetes.Clientset, error) {
-	rc, err := clientcmd.BuildConfigFromFlags("", s.kubeconfig)
+// Client is a clientset with the admin credentials and a high rate limit.
+func (s *Server) Client() (*kubernetes.Clientset, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", s.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
@@ -95,9 +97,12 @@ func (s *server) client() (*kubernetes.Clientset, error) {
 	return kubernetes.NewForConfig(rc)
 }
 
-// rss returns the server's resident and peak resident memory in bytes.
-func (s *server) rss() (cur, peak int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+// RSS returns the server's resident and peak resident memory in bytes.
+func (s *Server) RSS() (cur, peak int64, err error) { return RSS(s.cmd.Process.Pid) }
+
+// RSS returns the resident and peak resident memory of process pid.
+func RSS(pid int) (cur, peak int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -120,7 +125,8 @@ func (s *server) rss() (cur, peak int64, err error) {
 	return cur, peak, nil
 }
 
-func (s *server) stop() {
+// Stop ends the server (SIGTERM, then SIGKILL after 10 s).
+func (s *Server) Stop() {
 	if s.cmd.Process != nil {
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
 		done := make(chan struct{})

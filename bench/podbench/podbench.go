@@ -1,0 +1,215 @@
+package podbench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/skiffnet/skiff/bench/benchproc"
+)
+
+// Config is one run.
+type Config struct {
+	Binary  string // skiff binary (required)
+	Archive string // testapp image archive (required)
+	Pods    int    // pods created at once (30)
+	Logger  *slog.Logger
+}
+
+const (
+	namespace = "podbench"
+	image     = "docker.io/skiff/testapp:v1"
+)
+
+// Run performs one run.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Pods == 0 {
+		cfg.Pods = 30
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	log := cfg.Logger
+	if _, err := os.Stat(cfg.Archive); err != nil {
+		return nil, fmt.Errorf("test image %s: %w (run `make images` first)", cfg.Archive, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "skiff-podbench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	log.Info("starting skiff server")
+	srv, err := benchproc.StartServer(ctx, cfg.Binary, dir, "--cluster-cidr", "10.252.0.0/16", "--dns-port", "0")
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Stop()
+	node := fmt.Sprintf("podbench-%d", os.Getpid())
+	log.Info("starting skiff agent", "node", node)
+	agent, err := benchproc.StartAgent(ctx, cfg.Binary, srv, node, cfg.Archive)
+	if err != nil {
+		return nil, err
+	}
+	defer agent.Stop()
+	client, err := srv.Client()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	res := &Result{Schema: "skiff-podbench/v1", Started: time.Now().UTC(), Pods: cfg.Pods}
+
+	log.Info("warming up with one pod")
+	if _, err := startPods(ctx, client, []string{"warmup"}, log); err != nil {
+		return nil, fmt.Errorf("warm-up pod: %w", err)
+	}
+	if err := deleteAll(ctx, client); err != nil {
+		return nil, err
+	}
+	time.Sleep(2 * time.Second)
+	if res.AgentRSSIdle, _, err = benchproc.RSS(agent.PID()); err != nil {
+		return nil, err
+	}
+
+	names := make([]string, cfg.Pods)
+	for i := range names {
+		names[i] = fmt.Sprintf("pod-%02d", i)
+	}
+	log.Info("creating pods at once", "count", cfg.Pods)
+	lat, err := startPods(ctx, client, names, log)
+	if err != nil {
+		return nil, err
+	}
+	res.Running = summarize(lat.running)
+	res.Ready = summarize(lat.ready)
+	time.Sleep(2 * time.Second)
+	if res.AgentRSS, res.AgentRSSPeak, err = benchproc.RSS(agent.PID()); err != nil {
+		return nil, err
+	}
+	if pid := agent.ContainerdPID(); pid != 0 {
+		res.ContainerdRSS, _, _ = benchproc.RSS(pid)
+	}
+	log.Info("deleting the pods")
+	if err := deleteAll(ctx, client); err != nil {
+		log.Warn("deleting pods", "err", err)
+	}
+	res.Finished = time.Now().UTC()
+	return res, nil
+}
+
+type latencies struct{ running, ready []time.Duration }
+
+func pod(name string) *v1.Pod {
+	zero := int64(0)
+	return &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{"app": "podbench"}},
+		Spec: v1.PodSpec{
+			TerminationGracePeriodSeconds: &zero,
+			Containers:                    []v1.Container{{Name: "app", Image: image, ImagePullPolicy: v1.PullIfNotPresent}},
+		},
+	}
+}
+
+// startPods creates the pods concurrently and returns, per pod, the time
+// from the start of its create call to the first watch event showing it
+// Running and Ready.
+func startPods(ctx context.Context, c kubernetes.Interface, names []string, log *slog.Logger) (*latencies, error) {
+	w, err := c.CoreV1().Pods(namespace).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	var mu sync.Mutex
+	created := map[string]time.Time{}
+	errc := make(chan error, len(names))
+	for _, n := range names {
+		go func() {
+			t0 := time.Now()
+			mu.Lock()
+			created[n] = t0
+			mu.Unlock()
+			_, err := c.CoreV1().Pods(namespace).Create(ctx, pod(n), metav1.CreateOptions{})
+			errc <- err
+		}()
+	}
+	for range names {
+		if err := <-errc; err != nil {
+			return nil, fmt.Errorf("create pod: %w", err)
+		}
+	}
+	lat := &latencies{}
+	running, ready := map[string]bool{}, map[string]bool{}
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for len(ready) < len(names) {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return nil, fmt.Errorf("pod watch closed with %d of %d pods ready", len(ready), len(names))
+			}
+			p, isPod := ev.Object.(*v1.Pod)
+			if !isPod || ev.Type == watch.Deleted {
+				continue
+			}
+			now := time.Now()
+			mu.Lock()
+			t0, known := created[p.Name]
+			mu.Unlock()
+			if !known {
+				continue
+			}
+			if p.Status.Phase == v1.PodRunning && !running[p.Name] {
+				running[p.Name] = true
+				lat.running = append(lat.running, now.Sub(t0))
+			}
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == v1.PodReady && cond.Status == v1.ConditionTrue && !ready[p.Name] {
+					ready[p.Name] = true
+					lat.ready = append(lat.ready, now.Sub(t0))
+				}
+			}
+		case <-tick.C:
+			log.Info("pods starting", "running", len(running), "ready", len(ready), "of", len(names))
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%d of %d pods ready before the deadline: %w", len(ready), len(names), ctx.Err())
+		}
+	}
+	return lat, nil
+}
+
+func deleteAll(ctx context.Context, c kubernetes.Interface) error {
+	zero := int64(0)
+	if err := c.CoreV1().Pods(namespace).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil {
+		return err
+	}
+	for i := 0; i < 120; i++ {
+		l, err := c.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
+		if err == nil && len(l.Items) == 0 {
+			return nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return fmt.Errorf("pods still present 60s after deletion")
+}
+
+func summarize(d []time.Duration) Summary {
+	if len(d) == 0 {
+		return Summary{}
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	q := func(p float64) float64 { return float64(s[int(p*float64(len(s)-1))]) / float64(time.Millisecond) }
+	return Summary{Samples: len(s), P50ms: q(0.5), P99ms: q(0.99), MaxMs: float64(s[len(s)-1]) / float64(time.Millisecond)}
+}

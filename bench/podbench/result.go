@@ -1,0 +1,73 @@
+package podbench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Targets from the agent issue; reported, never asserted.
+const (
+	TargetP50ms    = 1000
+	TargetRSSBytes = 100 << 20
+)
+
+// Summary is a latency distribution in milliseconds.
+type Summary struct {
+	Samples int     `json:"samples"`
+	P50ms   float64 `json:"p50_ms"`
+	P99ms   float64 `json:"p99_ms"`
+	MaxMs   float64 `json:"max_ms"`
+}
+
+// Result is one run (schema skiff-podbench/v1).
+type Result struct {
+	Schema        string    `json:"schema"`
+	Started       time.Time `json:"started"`
+	Finished      time.Time `json:"finished"`
+	Pods          int       `json:"pods"`
+	Running       Summary   `json:"create_to_running"`
+	Ready         Summary   `json:"create_to_ready"`
+	AgentRSSIdle  int64     `json:"agent_rss_idle_bytes"`
+	AgentRSS      int64     `json:"agent_rss_bytes"`
+	AgentRSSPeak  int64     `json:"agent_rss_peak_bytes"`
+	ContainerdRSS int64     `json:"containerd_rss_bytes"`
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func verdict(ok bool) string {
+	if ok {
+		return "meets target"
+	}
+	return "misses target"
+}
+
+// WriteTable prints the human report.
+func (r *Result) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "Skiff pod start bench — %d pods created at once on one node, image already present\n\n", r.Pods)
+	fmt.Fprintf(w, "  %-28s %10s %10s %10s\n", "latency (ms)", "p50", "p99", "max")
+	fmt.Fprintf(w, "  %-28s %10.0f %10.0f %10.0f\n", "create → Running", r.Running.P50ms, r.Running.P99ms, r.Running.MaxMs)
+	fmt.Fprintf(w, "  %-28s %10.0f %10.0f %10.0f   (target p50 < %d ms: %s)\n", "create → Ready", r.Ready.P50ms, r.Ready.P99ms, r.Ready.MaxMs,
+		TargetP50ms, verdict(r.Ready.P50ms < TargetP50ms))
+	fmt.Fprintf(w, "\n  %-28s %10.0f MiB\n", "agent RSS idle", mib(r.AgentRSSIdle))
+	fmt.Fprintf(w, "  %-28s %10.0f MiB   (target < %d MiB: %s)\n", fmt.Sprintf("agent RSS with %d pods", r.Pods), mib(r.AgentRSS),
+		TargetRSSBytes>>20, verdict(r.AgentRSS < TargetRSSBytes))
+	fmt.Fprintf(w, "  %-28s %10.0f MiB\n", "agent RSS peak", mib(r.AgentRSSPeak))
+	fmt.Fprintf(w, "  %-28s %10.0f MiB\n", "containerd RSS", mib(r.ContainerdRSS))
+}
+
+// WriteJSON writes the result to path, creating its directory.
+func (r *Result) WriteJSON(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

@@ -1,0 +1,27 @@
+package podbench
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSummarizeAndTable(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 30; i++ {
+		d = append(d, time.Duration(i*100)*time.Millisecond)
+	}
+	s := summarize(d)
+	if s.Samples != 30 || s.P50ms != 1500 || s.MaxMs != 3000 {
+		t.Fatalf("summary %+v", s)
+	}
+	r := &Result{Pods: 30, Ready: s, Running: s, AgentRSS: 80 << 20}
+	var b bytes.Buffer
+	r.WriteTable(&b)
+	for _, want := range []string{"30 pods", "(target p50 < 1000 ms: misses target)", "(target < 100 MiB: meets target)"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/skiffnet/skiff/bench/podbench"
+)
+
+func init() {
+	register("bench-pods", "measure pod start latency and agent memory on one real node (needs root)", runBenchPods)
+}
+
+// runBenchPods is `make bench-pods`.
+func runBenchPods(args []string) error {
+	fs := flag.NewFlagSet("bench-pods", flag.ContinueOnError)
+	pods := fs.Int("pods", envInt("BENCH_PODS", 30), "pods created at once (BENCH_PODS)")
+	archive := fs.String("image", "test/images/out/testapp.tar", "test image archive (from `make images`)")
+	out := fs.String("out", envOr("BENCH_OUT", "bench/results/pods-latest.json"), "JSON result file (BENCH_OUT)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("bench-pods runs a real agent (containers, network namespaces, BPF): run it as root")
+	}
+	if *pods < 1 {
+		return fmt.Errorf("--pods must be at least 1")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	self, _ = filepath.EvalSymlinks(self)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := podbench.Run(ctx, podbench.Config{Binary: self, Archive: *archive, Pods: *pods, Logger: slog.Default()})
+	if err != nil {
+		return fmt.Errorf("pod bench: %w", err)
+	}
+	res.WriteTable(os.Stdout)
+	if err := res.WriteJSON(*out); err != nil {
+		return err
+	}
+	fmt.Printf("\nwrote %s\n", *out)
+	return nil
+}

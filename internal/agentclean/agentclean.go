@@ -1,0 +1,62 @@
+// Package agentclean removes everything one `skiff agent` made on this
+// machine, for tests and benchmarks that run an agent in a temporary data
+// directory: its containers (through its runc root, even when shims are
+// gone), its containerd, mounts under the data directory, its pods' network
+// namespaces (and with them their veths) and its BPF pins.
+//
+// It takes the agent's data directory and node name; it puts out nothing
+// but a clean machine, and never touches another agent's state.
+package agentclean
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/skiffnet/skiff/dataplane/loader"
+)
+
+// NetnsPrefix is the prefix of the pod network namespaces of the agent
+// named node (the kubelet's default: "skiff-" + 8 hex digits + "-").
+func NetnsPrefix(node string) string {
+	sum := sha256.Sum256([]byte(node))
+	return "skiff-" + hex.EncodeToString(sum[:4]) + "-"
+}
+
+// Cleanup removes what the agent with data directory dir and node name node
+// left behind. The agent process itself must already be stopped.
+func Cleanup(dir, node string) {
+	runcRoots, _ := filepath.Glob(filepath.Join(dir, "containerd", "runc", "*"))
+	for _, r := range runcRoots {
+		ids, _ := exec.Command("runc", "--root", r, "list", "-q").Output()
+		for _, id := range strings.Fields(string(ids)) {
+			_ = exec.Command("runc", "--root", r, "delete", "--force", id).Run()
+		}
+	}
+	_ = exec.Command("pkill", "-KILL", "-f", filepath.Join(dir, "containerd")).Run()
+	time.Sleep(300 * time.Millisecond)
+	if b, err := os.ReadFile("/proc/mounts"); err == nil {
+		var mounts []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[1], dir) {
+				mounts = append(mounts, f[1])
+			}
+		}
+		for i := len(mounts) - 1; i >= 0; i-- {
+			_ = exec.Command("umount", "-l", mounts[i]).Run()
+		}
+	}
+	_ = loader.RemovePins(loader.DefaultPinRoot, node)
+	prefix := NetnsPrefix(node)
+	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
+				_ = exec.Command("ip", "netns", "del", f[0]).Run()
+			}
+		}
+	}
+}
