@@ -73,6 +73,9 @@ struct {
 	__uint(max_entries, LB_STAT_MAX);
 } lb_stats SEC(".maps");
 
+/* Node-local DNS steering (lb_dns, lb_dns_stats): see dns.h. */
+#include "dns.h"
+
 /* Keep these types in BTF for bpf2go -type. */
 const enum lb_stat *unused_lb_stat __attribute__((unused));
 const enum svc_flags *unused_svc_flags __attribute__((unused));
@@ -333,28 +336,44 @@ static __always_inline int refuse(struct __sk_buff *skb, const struct l4 *l)
 	return ret;
 }
 
+/* load_l4 fills l and the forward tuple t of a TCP or UDP packet; < 0 when
+ * the header cannot be read. */
+static __always_inline int load_l4(struct __sk_buff *skb, const struct iphdr *ip, int l4_off,
+				   struct l4 *l, struct ct_key *t)
+{
+	__be16 ports[2];
+
+	l->off = l4_off;
+	l->proto = ip->protocol;
+	t->src = ip->saddr;
+	t->dst = ip->daddr;
+	t->proto = ip->protocol;
+	t->dir = CT_FORWARD;
+	if (bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports)) < 0)
+		return -1;
+	t->sport = ports[0];
+	t->dport = ports[1];
+	if (l->proto == IPPROTO_TCP) {
+		l->csum_off = l4_off + offsetof(struct tcphdr, check);
+		if (bpf_skb_load_bytes(skb, l4_off + 13, &l->tcp_flags, 1) < 0)
+			return -1;
+	} else {
+		l->csum_off = l4_off + offsetof(struct udphdr, check);
+		l->csum_flags = BPF_F_MARK_MANGLED_0; /* a zero UDP checksum stays "none" */
+	}
+	return 0;
+}
+
 static __always_inline int handle_l4(struct __sk_buff *skb, const struct iphdr *ip, int l4_off)
 {
-	struct l4 l = {.off = l4_off, .proto = ip->protocol};
-	struct ct_key t = {.src = ip->saddr, .dst = ip->daddr, .proto = ip->protocol,
-			   .dir = CT_FORWARD};
+	struct l4 l = {};
+	struct ct_key t = {};
 	struct ct_entry *ct, fwd;
 	struct svc_entry *svc;
-	__be16 ports[2];
 	int r;
 
-	if (bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports)) < 0)
+	if (load_l4(skb, ip, l4_off, &l, &t) < 0)
 		return TC_ACT_UNSPEC;
-	t.sport = ports[0];
-	t.dport = ports[1];
-	if (l.proto == IPPROTO_TCP) {
-		l.csum_off = l4_off + offsetof(struct tcphdr, check);
-		if (bpf_skb_load_bytes(skb, l4_off + 13, &l.tcp_flags, 1) < 0)
-			return TC_ACT_UNSPEC;
-	} else {
-		l.csum_off = l4_off + offsetof(struct udphdr, check);
-		l.csum_flags = BPF_F_MARK_MANGLED_0; /* a zero UDP checksum stays "none" */
-	}
 
 	ct = bpf_map_lookup_elem(&lb_ct, &t);
 	if (ct) {
@@ -496,7 +515,7 @@ int lb_ingress(struct __sk_buff *skb)
 {
 	struct ethhdr eth;
 	struct iphdr ip;
-	int l4_off;
+	int l4_off, ret;
 
 	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0 ||
 	    eth.h_proto != bpf_htons(ETH_P_IP))
@@ -505,6 +524,9 @@ int lb_ingress(struct __sk_buff *skb)
 	    ip.ihl < 5)
 		return TC_ACT_UNSPEC;
 	l4_off = ETH_LEN + ip.ihl * 4;
+	ret = dns_steer(skb, &ip, l4_off);
+	if (ret >= 0)
+		return ret;
 	switch (ip.protocol) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:
@@ -521,21 +543,55 @@ int lb_ingress(struct __sk_buff *skb)
 	return TC_ACT_UNSPEC;
 }
 
+/* reply_egress reverse-translates replies of backends that live on the node
+ * itself (host-network pods, the API server behind the kubernetes Service,
+ * the fallback DNS): they come from the host stack and leave through the
+ * client's veth without passing any ingress hook. Replies of pod backends
+ * were already translated at their veth's ingress and match nothing here. */
+static __always_inline int reply_egress(struct __sk_buff *skb, const struct iphdr *ip, int l4_off)
+{
+	struct l4 l = {};
+	struct ct_key t = {};
+	struct ct_entry *ct;
+
+	if (load_l4(skb, ip, l4_off, &l, &t) < 0)
+		return TC_ACT_UNSPEC;
+	t.dir = CT_REPLY;
+	ct = bpf_map_lookup_elem(&lb_ct, &t);
+	if (!ct)
+		return TC_ACT_UNSPEC;
+	ct_touch(ct, &l);
+	count(LB_STAT_REPLY);
+	return xlate(skb, &l, &t, ct->nat_addr, ct->nat_port, ct->rev_addr, ct->rev_port);
+}
+
 /* lb_egress reverse-translates ICMP errors the node itself generates about a
  * translated flow (fragmentation needed when forwarding onto a smaller MTU,
- * TTL exceeded); they are sent locally and never pass an ingress hook.
- * Everything else passes untouched. */
+ * TTL exceeded); they are sent locally and never pass an ingress hook. It
+ * also gives replies of the node-local DNS server the cluster DNS IP back as
+ * their source (dns.h), and replies of backends on the node itself
+ * (reply_egress). Everything else passes untouched. */
 SEC("tc")
 int lb_egress(struct __sk_buff *skb)
 {
 	struct ethhdr eth;
 	struct iphdr ip;
+	int l4_off, ret;
 
 	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0 ||
 	    eth.h_proto != bpf_htons(ETH_P_IP))
 		return TC_ACT_UNSPEC;
 	if (bpf_skb_load_bytes(skb, ETH_LEN, &ip, sizeof(ip)) < 0 || ip.version != 4 ||
-	    ip.ihl < 5 || ip.protocol != IPPROTO_ICMP)
+	    ip.ihl < 5)
 		return TC_ACT_UNSPEC;
-	return handle_icmp(skb, &ip, ETH_LEN + ip.ihl * 4);
+	l4_off = ETH_LEN + ip.ihl * 4;
+	if (ip.protocol == IPPROTO_ICMP)
+		return handle_icmp(skb, &ip, l4_off);
+	ret = dns_unsteer(skb, &ip, l4_off);
+	if (ret >= 0)
+		return ret;
+	if ((ip.protocol == IPPROTO_TCP || ip.protocol == IPPROTO_UDP) &&
+	    !(ip.frag_off & bpf_htons(IP_MF | IP_OFFSET)))
+		return reply_egress(skb, &ip, l4_off);
+	return TC_ACT_UNSPEC;
 }

@@ -72,6 +72,25 @@ type lbCtKey struct {
 	Pad   uint16
 }
 
+type lbDnsCfg struct {
+	_           structs.HostLayout
+	ClusterIp   uint32
+	LocalIp     uint32
+	HeartbeatNs uint64
+	MaxAgeNs    uint64
+}
+
+type lbDnsStat uint32
+
+const (
+	lbDnsStatDNS_STAT_STEERED      lbDnsStat = 0
+	lbDnsStatDNS_STAT_REPLY        lbDnsStat = 1
+	lbDnsStatDNS_STAT_FALLBACK     lbDnsStat = 2
+	lbDnsStatDNS_STAT_TCP_KEPT     lbDnsStat = 3
+	lbDnsStatDNS_STAT_DROP_REWRITE lbDnsStat = 4
+	lbDnsStatDNS_STAT_MAX          lbDnsStat = 5
+)
+
 type lbLbStat uint32
 
 const (
@@ -137,6 +156,8 @@ const (
 	lbMapLbAffinity           = "lb_affinity"
 	lbMapLbBackends           = "lb_backends"
 	lbMapLbCt                 = "lb_ct"
+	lbMapLbDns                = "lb_dns"
+	lbMapLbDnsStats           = "lb_dns_stats"
 	lbMapLbMaglev             = "lb_maglev"
 	lbMapLbServices           = "lb_services"
 	lbMapLbSlots              = "lb_slots"
@@ -150,6 +171,8 @@ const (
 	lbVarCfgMaglevSeed        = "cfg_maglev_seed"
 	lbVarUnusedCtDir          = "unused_ct_dir"
 	lbVarUnusedCtFlags        = "unused_ct_flags"
+	lbVarUnusedDnsCfg         = "unused_dns_cfg"
+	lbVarUnusedDnsStat        = "unused_dns_stat"
 	lbVarUnusedLbStat         = "unused_lb_stat"
 	lbVarUnusedSvcFlags       = "unused_svc_flags"
 )
@@ -207,6 +230,8 @@ type lbMapSpecs struct {
 	LbAffinity *ebpf.MapSpec `ebpf:"lb_affinity"`
 	LbBackends *ebpf.MapSpec `ebpf:"lb_backends"`
 	LbCt       *ebpf.MapSpec `ebpf:"lb_ct"`
+	LbDns      *ebpf.MapSpec `ebpf:"lb_dns"`
+	LbDnsStats *ebpf.MapSpec `ebpf:"lb_dns_stats"`
 	LbMaglev   *ebpf.MapSpec `ebpf:"lb_maglev"`
 	LbServices *ebpf.MapSpec `ebpf:"lb_services"`
 	LbSlots    *ebpf.MapSpec `ebpf:"lb_slots"`
@@ -224,6 +249,8 @@ type lbVariableSpecs struct {
 	CfgMaglevSeed        *ebpf.VariableSpec `ebpf:"cfg_maglev_seed"`
 	UnusedCtDir          *ebpf.VariableSpec `ebpf:"unused_ct_dir"`
 	UnusedCtFlags        *ebpf.VariableSpec `ebpf:"unused_ct_flags"`
+	UnusedDnsCfg         *ebpf.VariableSpec `ebpf:"unused_dns_cfg"`
+	UnusedDnsStat        *ebpf.VariableSpec `ebpf:"unused_dns_stat"`
 	UnusedLbStat         *ebpf.VariableSpec `ebpf:"unused_lb_stat"`
 	UnusedSvcFlags       *ebpf.VariableSpec `ebpf:"unused_svc_flags"`
 }
@@ -251,6 +278,8 @@ type lbMaps struct {
 	LbAffinity *ebpf.Map `ebpf:"lb_affinity"`
 	LbBackends *ebpf.Map `ebpf:"lb_backends"`
 	LbCt       *ebpf.Map `ebpf:"lb_ct"`
+	LbDns      *ebpf.Map `ebpf:"lb_dns"`
+	LbDnsStats *ebpf.Map `ebpf:"lb_dns_stats"`
 	LbMaglev   *ebpf.Map `ebpf:"lb_maglev"`
 	LbServices *ebpf.Map `ebpf:"lb_services"`
 	LbSlots    *ebpf.Map `ebpf:"lb_slots"`
@@ -262,6 +291,8 @@ func (m *lbMaps) Close() error {
 		m.LbAffinity,
 		m.LbBackends,
 		m.LbCt,
+		m.LbDns,
+		m.LbDnsStats,
 		m.LbMaglev,
 		m.LbServices,
 		m.LbSlots,
@@ -280,6 +311,8 @@ type lbVariables struct {
 	CfgMaglevSeed        *ebpf.Variable `ebpf:"cfg_maglev_seed"`
 	UnusedCtDir          *ebpf.Variable `ebpf:"unused_ct_dir"`
 	UnusedCtFlags        *ebpf.Variable `ebpf:"unused_ct_flags"`
+	UnusedDnsCfg         *ebpf.Variable `ebpf:"unused_dns_cfg"`
+	UnusedDnsStat        *ebpf.Variable `ebpf:"unused_dns_stat"`
 	UnusedLbStat         *ebpf.Variable `ebpf:"unused_lb_stat"`
 	UnusedSvcFlags       *ebpf.Variable `ebpf:"unused_svc_flags"`
 }

@@ -45,6 +45,9 @@ type Objects struct {
 // Maps are the balancer's maps; all methods are safe for concurrent use.
 type Maps struct {
 	Services, Slots, Backends, Maglev, CT, Affinity, Stats *ebpf.Map
+	// DNS (node-local DNS steering config) and DNSStats may be nil on
+	// maps pinned by a Skiff that predates them.
+	DNS, DNSStats *ebpf.Map
 }
 
 // Close releases the file descriptors (pins stay).
@@ -60,7 +63,7 @@ func (o *Objects) Close() error {
 
 // Close releases the maps' file descriptors.
 func (m *Maps) Close() error {
-	for _, x := range []*ebpf.Map{m.Services, m.Slots, m.Backends, m.Maglev, m.CT, m.Affinity, m.Stats} {
+	for _, x := range []*ebpf.Map{m.Services, m.Slots, m.Backends, m.Maglev, m.CT, m.Affinity, m.Stats, m.DNS, m.DNSStats} {
 		if x != nil {
 			x.Close()
 		}
@@ -68,8 +71,15 @@ func (m *Maps) Close() error {
 	return nil
 }
 
-// MapNames maps each Maps field to its object name (for pinning).
-var MapNames = []string{lbMapLbServices, lbMapLbSlots, lbMapLbBackends, lbMapLbMaglev, lbMapLbCt, lbMapLbAffinity, lbMapLbStats}
+// MapNames maps each Maps field, in field order, to its object name (for
+// pinning).
+var MapNames = []string{lbMapLbServices, lbMapLbSlots, lbMapLbBackends, lbMapLbMaglev, lbMapLbCt, lbMapLbAffinity, lbMapLbStats, lbMapLbDns, lbMapLbDnsStats}
+
+// OptionalMaps are the MapNames an older pinned dataplane may lack.
+var OptionalMaps = map[string]bool{lbMapLbDns: true, lbMapLbDnsStats: true}
+
+// DNSMapName is the pin name of the node-local DNS steering map.
+const DNSMapName = lbMapLbDns
 
 // Spec returns the collection spec with cfg and sizes applied.
 func Spec(cfg Config, sizes Sizes) (*ebpf.CollectionSpec, error) {
@@ -138,8 +148,10 @@ func FromCollection(coll *ebpf.Collection) (*Objects, error) {
 	o.CT = coll.DetachMap(lbMapLbCt)
 	o.Affinity = coll.DetachMap(lbMapLbAffinity)
 	o.Stats = coll.DetachMap(lbMapLbStats)
+	o.DNS = coll.DetachMap(lbMapLbDns)
+	o.DNSStats = coll.DetachMap(lbMapLbDnsStats)
 	coll.Close()
-	if o.Program == nil || o.Egress == nil || o.Services == nil || o.CT == nil {
+	if o.Program == nil || o.Egress == nil || o.Services == nil || o.CT == nil || o.DNS == nil {
 		o.Close()
 		return nil, errors.New("lb collection lacks its program or maps: rebuild with 'make generate'")
 	}
@@ -473,6 +485,16 @@ func (m *Maps) ReadStats() (map[string]uint64, error) {
 			sum += v
 		}
 		out[statNames[s]] = sum
+	}
+	if m.DNSStats == nil {
+		return out, nil
+	}
+	dns, err := m.ReadDNSStats()
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range dns {
+		out[k] = v
 	}
 	return out, nil
 }

@@ -39,6 +39,11 @@
 // clients and backends, list both the client-side and backend-side
 // interfaces: replies are reverse-translated when they enter the node.
 //
+// Node-local DNS: the pinned lb_dns map holds the DNS steering entry
+// (bpf/lb DNSSteering); dns/nodelocal opens it with OpenPinnedDNS and writes
+// its heartbeat there, so steering works with whichever process loaded the
+// dataplane. OpenPinnedMaps accepts pins made before lb_dns existed.
+//
 // RunGC should run while the process lives: the conntrack map is a plain
 // hash (new flows are dropped and counted as drop_conntrack_full when it is
 // full, established ones are never evicted), so idle entries are removed

@@ -290,14 +290,35 @@ func OpenPinnedMaps(pinRoot, node string) (*lb.Maps, error) {
 	for i, name := range lb.MapNames {
 		m, err := open(name)
 		if err != nil {
+			if lb.OptionalMaps[name] && errors.Is(err, os.ErrNotExist) {
+				continue // pinned by an older Skiff
+			}
 			for _, o := range ms[:i] {
-				o.Close()
+				if o != nil {
+					o.Close()
+				}
 			}
 			return nil, err
 		}
 		ms[i] = m
 	}
-	return &lb.Maps{Services: ms[0], Slots: ms[1], Backends: ms[2], Maglev: ms[3], CT: ms[4], Affinity: ms[5], Stats: ms[6]}, nil
+	return &lb.Maps{Services: ms[0], Slots: ms[1], Backends: ms[2], Maglev: ms[3], CT: ms[4], Affinity: ms[5], Stats: ms[6],
+		DNS: ms[7], DNSStats: ms[8]}, nil
+}
+
+// OpenPinnedDNS opens, for writing, the node-local DNS steering map pinned
+// for a node; only the DNS field of the result is set. dns/nodelocal uses it
+// to write its heartbeat into the dataplane the service proxy loaded.
+func OpenPinnedDNS(pinRoot, node string) (*lb.Maps, error) {
+	if pinRoot == "" {
+		pinRoot = DefaultPinRoot
+	}
+	path := filepath.Join(pinRoot, node, "maps", lb.DNSMapName)
+	m, err := ebpf.LoadPinnedMap(path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open pinned map %s: %w (is the service dataplane of node %q loaded?)", path, err, node)
+	}
+	return &lb.Maps{DNS: m}, nil
 }
 
 // RemovePins detaches every pinned TCX link of a node and deletes its pin
