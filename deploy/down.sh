@@ -31,5 +31,6 @@ sleep 0.5
 for m in $(awk '$2 ~ "^/var/lib/skiff" {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
 for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^skiff-/ {print $1}'); do ip netns del "$ns"; done
 for l in $(ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^skp/ {split($2,a,"@"); print a[1]}'); do ip link del "$l" 2>/dev/null; done
+ip link del skiffdns0 2>/dev/null # node-local DNS (dns/nodelocal)
 rm -rf /sys/fs/bpf/skiff /var/lib/skiff /etc/skiff /etc/default/skiff-server /etc/default/skiff-agent /run/skiff
 log "removed Skiff state; logs kept in /var/log/skiff"

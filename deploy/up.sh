@@ -49,8 +49,12 @@ install -m 0600 /var/lib/skiff/server/admin.kubeconfig /etc/skiff/admin.kubeconf
 log "API server ready"
 
 if has_cmd agent; then
-  if [ -d test/images/out ] || ./test/images/build.sh >/dev/null; then
-    /usr/local/bin/skiff image import test/images/out/*.tar --data-dir /var/lib/skiff/agent >/dev/null || true
+  log "building the tutorial and test images (make images)"
+  if ./test/images/build.sh >/var/log/skiff/images.log 2>&1; then
+    /usr/local/bin/skiff image import test/images/out/*.tar --data-dir /var/lib/skiff/agent >/dev/null ||
+      log "warning: importing test/images/out/*.tar failed; import them later with: skiff image import FILE.tar --data-dir /var/lib/skiff/agent"
+  else
+    log "warning: building the images failed (see /var/log/skiff/images.log); pods need images from a registry"
   fi
   name=$(hostname -s)
   token=$(/usr/local/bin/skiff token create --data-dir /var/lib/skiff/server)
@@ -70,5 +74,6 @@ Skiff is up. Use it with the stock kubectl:
   export KUBECONFIG=/etc/skiff/admin.kubeconfig
   kubectl get nodes,pods -A
 
+Try the tutorial (a blog and its MySQL database in namespace demo): docs/TUTORIAL.md
 Logs: /var/log/skiff/ (or journalctl -u skiff-server). Remove everything: make down
 EOT

@@ -47,8 +47,13 @@ func StartAgent(ctx context.Context, bin string, srv *Server, node string, archi
 		return nil, err
 	}
 	defer devnull.Close()
+	kport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	a.cmd = exec.Command(bin, "agent", "--server", srv.URL, "--token", strings.TrimSpace(string(token)),
-		"--node-name", node, "--node-ip", "127.0.0.1", "--data-dir", a.Dir, "--metrics-addr", "")
+		"--node-name", node, "--node-ip", "127.0.0.1", "--data-dir", a.Dir, "--metrics-addr", "",
+		"--kubelet-port", fmt.Sprint(kport))
 	a.cmd.Stdin, a.cmd.Stdout, a.cmd.Stderr = devnull, a.log, a.log
 	a.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := a.cmd.Start(); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,22 +10,27 @@ import (
 	"github.com/skiffnet/skiff/control/join"
 	"github.com/skiffnet/skiff/node/proxy"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	ctrd "github.com/containerd/containerd"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/skiffnet/skiff/control/kubelet"
 	"github.com/skiffnet/skiff/dataplane/podnet"
 	skctrd "github.com/skiffnet/skiff/node/containerd"
+	"github.com/skiffnet/skiff/dns/nodelocal"
+	"github.com/skiffnet/skiff/node/kubeletapi"
 )
 
 func init() {
@@ -46,7 +52,16 @@ func runAgent(args []string) error {
 	clusterDomain := fs.String("cluster-domain", "cluster.local", "cluster DNS domain")
 	noProxy := fs.Bool("disable-service-proxy", false, "do not run the eBPF service dataplane (leave Services to another proxy)")
 	metricsAddr := fs.String("metrics-addr", "127.0.0.1:10249", "serve Prometheus metrics here (empty: off)")
+	kubeletPort := fs.Int("kubelet-port", 10250, "HTTPS port of the kubelet API (logs, exec, attach, port-forward) the API server calls (0: off)")
+	kubeletBind := fs.String("kubelet-bind-address", "", "address the kubelet API listens on (default: --node-ip)")
+	noNodeLocalDNS := fs.Bool("disable-node-local-dns", false, "do not serve cluster DNS on this node (pods use the kube-dns Service)")
+	var regFlags skctrd.RegistryFlags
+	regFlags.Register(fs) // --registry-config FILE, --insecure-registry HOST:PORT
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	regCfg, err := regFlags.Load()
+	if err != nil {
 		return err
 	}
 	if *kubeconfig == "" && (*server == "" || *token == "") {
@@ -54,6 +69,14 @@ func runAgent(args []string) error {
 	}
 	if _, err := netip.ParseAddr(*nodeIP); err != nil {
 		return fmt.Errorf("--node-ip %q is not an IP address: give the node's routable address", *nodeIP)
+	}
+	if *kubeletPort < 0 || *kubeletPort > 65535 {
+		return fmt.Errorf("--kubelet-port %d is out of range 0-65535", *kubeletPort)
+	}
+	if *kubeletBind == "" {
+		*kubeletBind = *nodeIP
+	} else if _, err := netip.ParseAddr(*kubeletBind); err != nil {
+		return fmt.Errorf("--kubelet-bind-address %q is not an IP address", *kubeletBind)
 	}
 	if *podCIDR != "" {
 		if _, err := netip.ParsePrefix(*podCIDR); err != nil {
@@ -79,6 +102,9 @@ func runAgent(args []string) error {
 	if err != nil {
 		return fmt.Errorf("load kubeconfig %s: %w", *kubeconfig, err)
 	}
+	// The kubelet's defaults (kubeAPIQPS 50, burst 100): client-go's 5/10
+	// would queue pod status updates for seconds when many pods start.
+	rc.QPS, rc.Burst = 50, 100
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return err
@@ -87,7 +113,7 @@ func runAgent(args []string) error {
 	defer stop()
 	log := slog.Default().With("component", "agent", "node", *nodeName)
 
-	node, err := kubelet.RegisterNode(ctx, client, kubelet.NodeInfo{Name: *nodeName, IP: *nodeIP, PodCIDR: *podCIDR, DataDir: dir})
+	node, err := kubelet.RegisterNode(ctx, client, kubelet.NodeInfo{Name: *nodeName, IP: *nodeIP, PodCIDR: *podCIDR, DataDir: dir, KubeletPort: *kubeletPort})
 	if err != nil {
 		return err
 	}
@@ -135,13 +161,46 @@ func runAgent(args []string) error {
 	if err != nil {
 		return err
 	}
+	puller, err := skctrd.NewPuller(cc, skctrd.PullerOptions{Registries: regCfg, Logger: log})
+	if err != nil {
+		return err
+	}
+	k.SetImagePuller(puller)
 	go kubelet.Heartbeat(ctx, client, *nodeName, 10*time.Second, log)
+	if *kubeletPort > 0 {
+		api, err := newKubeletAPI(k, rc, dir, *nodeName, *nodeIP, *kubeletBind)
+		if err != nil {
+			return err
+		}
+		addr := net.JoinHostPort(*kubeletBind, strconv.Itoa(*kubeletPort))
+		go func() {
+			if err := api.ListenAndServe(ctx, addr); err != nil {
+				log.Error("kubelet API stopped; kubectl logs/exec/port-forward to this node fail", "addr", addr, "err", err)
+			}
+		}()
+	}
 	if !*noProxy {
 		go func() {
 			if err := proxy.Run(ctx, proxy.Config{Node: *nodeName, Client: client}); err != nil {
 				log.Error("service proxy stopped; ClusterIP traffic is not balanced on this node", "err", err)
 			}
 		}()
+	}
+	if len(dns) > 0 && !*noNodeLocalDNS {
+		clusterDNSIP, err := netip.ParseAddr(dns[0])
+		if err != nil {
+			return fmt.Errorf("--cluster-dns %q: %w (want an IPv4 address such as 10.96.0.10)", dns[0], err)
+		}
+		steerNode := *nodeName // the proxy's pins, where the steering map lives
+		if *noProxy {
+			steerNode = "" // no eBPF dataplane: serve on 169.254.20.10 without steering
+		}
+		nl, err := nodelocal.Start(ctx, nodelocal.Config{Client: client, ClusterDNSIP: clusterDNSIP, Zone: *clusterDomain, Node: steerNode})
+		if err != nil {
+			log.Error("node-local DNS not started; pods resolve through the kube-dns Service", "err", err)
+		} else {
+			defer nl.Stop() // clears the heartbeat first: pods fall back at once
+		}
 	}
 	if *metricsAddr != "" {
 		go func() {
@@ -153,4 +212,31 @@ func runAgent(args []string) error {
 		}()
 	}
 	return k.Run(ctx)
+}
+
+// newKubeletAPI builds the kubelet API server: a self-signed serving
+// certificate in DATA/pki covering the node name, IP and bind address, and
+// client certificates checked against the cluster CA of rc.
+func newKubeletAPI(k *kubelet.Kubelet, rc *rest.Config, dataDir, nodeName, nodeIP, bind string) (*kubeletapi.Server, error) {
+	caPEM := rc.TLSClientConfig.CAData
+	if len(caPEM) == 0 && rc.TLSClientConfig.CAFile != "" {
+		b, err := os.ReadFile(rc.TLSClientConfig.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read cluster CA for the kubelet API: %w", err)
+		}
+		caPEM = b
+	}
+	pool := x509.NewCertPool()
+	if len(caPEM) == 0 || !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("the kubeconfig has no cluster CA (certificate-authority-data), which the kubelet API needs to authenticate the API server; use a kubeconfig with one, or --kubelet-port 0")
+	}
+	ips := []net.IP{net.ParseIP(nodeIP)}
+	if b := net.ParseIP(bind); b != nil && !b.IsUnspecified() {
+		ips = append(ips, b)
+	}
+	cert, err := kubeletapi.EnsureServingCert(filepath.Join(dataDir, "pki"), nodeName, ips)
+	if err != nil {
+		return nil, err
+	}
+	return kubeletapi.New(kubeletapi.Config{Kubelet: k, ClientCAs: pool, Cert: cert})
 }

@@ -157,7 +157,7 @@ func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 		c.waiting = &v1.ContainerStateWaiting{Reason: "CreateContainerError", Message: err.Error()}
 		return err
 	}
-	task, err := ctr.NewTask(ctx, cio.LogFile(logFile))
+	task, err := ctr.NewTask(ctx, w.taskIO(&c.spec, restart, logFile))
 	if err != nil {
 		_ = ctr.Delete(ctx, ctrd.WithSnapshotCleanup)
 		c.waiting = &v1.ContainerStateWaiting{Reason: "CreateContainerError", Message: err.Error()}

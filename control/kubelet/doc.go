@@ -14,7 +14,15 @@
 // status written through UpdateStatus; graceful termination (preStop,
 // SIGTERM, grace period, SIGKILL, network teardown, final delete with
 // grace 0). Container output goes to DATA/pods/<uid>/logs/<container>/<n>.log
-// and Logs reads it back (follow, previous, tail).
+// and Logs reads it back (follow, previous, tail, and since and timestamps
+// to about a second from a log clock that samples file sizes each second).
+//
+// For the kubelet API (node/kubeletapi): Exec runs a command in a running
+// container through a containerd exec process (stdin, stdout, stderr, tty
+// with resize; non-zero exits as k8s.io/utils/exec ExitErrors), Attach
+// streams an instance's new output and writes to its stdin FIFO (taskIO,
+// for spec.stdin containers), and PortForward dials 127.0.0.1:port inside
+// the pod's network namespace.
 //
 // Probes and HTTP hooks dial from the agent's namespace (Config.HostNetNS
 // in tests). hostNetwork pods are refused with a clear status message.

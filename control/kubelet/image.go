@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	ctrd "github.com/containerd/containerd"
@@ -30,27 +29,28 @@ const (
 // is being pulled or the pull is in back-off; c.waiting says which.
 var errImageNotReady = errors.New("image not ready")
 
-// pullers holds the puller each Kubelet was given with SetImagePuller.
-var pullers sync.Map // *Kubelet → *skctrd.Puller
-
 // SetImagePuller sets the puller the kubelet pulls images with (registry
 // settings such as --insecure-registry and --registry-config live in it).
 // Call it before Run. Without it the kubelet pulls with default settings:
 // HTTPS, except plain HTTP for loopback registries.
 func (k *Kubelet) SetImagePuller(p *skctrd.Puller) {
-	pullers.Store(k, p)
+	k.pullerMu.Lock()
+	k.puller = p
+	k.pullerMu.Unlock()
 }
 
 func (k *Kubelet) imagePuller() (*skctrd.Puller, error) {
-	if p, ok := pullers.Load(k); ok {
-		return p.(*skctrd.Puller), nil
+	k.pullerMu.Lock()
+	defer k.pullerMu.Unlock()
+	if k.puller != nil {
+		return k.puller, nil
 	}
 	p, err := skctrd.NewPuller(k.cfg.Containerd, skctrd.PullerOptions{Snapshotter: k.cfg.Snapshotter, Logger: k.cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	actual, _ := pullers.LoadOrStore(k, p)
-	return actual.(*skctrd.Puller), nil
+	k.puller = p
+	return p, nil
 }
 
 // pullState is the image pull of one container. Guarded by the pod

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	skctrd "github.com/skiffnet/skiff/node/containerd"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -82,6 +83,11 @@ type Kubelet struct {
 	workers map[types.UID]*podWorker
 	wg      sync.WaitGroup
 	ctx     context.Context
+
+	logClock logClock // log file growth, for logs --since and --timestamps
+
+	pullerMu sync.Mutex
+	puller   *skctrd.Puller // SetImagePuller, or a default one on first use
 }
 
 // New checks the config and returns a Kubelet; Run starts it.
@@ -135,6 +141,7 @@ func (k *Kubelet) netnsPath(uid types.UID) string {
 // running when Run returns; the next Run adopts them.
 func (k *Kubelet) Run(ctx context.Context) error {
 	k.ctx = ctx
+	go k.sampleLogs(ctx)
 	factory := informers.NewSharedInformerFactoryWithOptions(k.cfg.Client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = "spec.nodeName=" + k.cfg.NodeName

@@ -24,6 +24,15 @@ type LogOptions struct {
 	TailLines int64
 	// LimitBytes, when > 0, stops after that many bytes.
 	LimitBytes int64
+	// SinceSeconds, when > 0, starts at output written in the last that
+	// many seconds (to about a second; see logindex.go).
+	SinceSeconds int64
+	// SinceTime, when set, starts at output written from then on (the
+	// later of SinceSeconds and SinceTime wins).
+	SinceTime time.Time
+	// Timestamps prefixes each line with the RFC 3339 time it was written
+	// (to about a second).
+	Timestamps bool
 }
 
 var podsResource = schema.GroupResource{Resource: "pods"}
@@ -75,15 +84,29 @@ func (k *Kubelet) Logs(ctx context.Context, ns, name, container string, o LogOpt
 	if err != nil {
 		return nil, apierrors.NewNotFound(podsResource, name+"/"+cname+" log")
 	}
+	var start int64
 	if o.TailLines > 0 {
-		if _, err := f.Seek(tailOffset(f, o.TailLines), io.SeekStart); err != nil {
-			f.Close()
-			return nil, err
+		start = tailOffset(f, o.TailLines)
+	}
+	since := o.SinceTime
+	if o.SinceSeconds > 0 {
+		if t := time.Now().Add(-time.Duration(o.SinceSeconds) * time.Second); t.After(since) {
+			since = t
 		}
+	}
+	if !since.IsZero() {
+		start = max(start, lineStart(f, k.logClock.offsetSince(path, since)))
+	}
+	if _, err := f.Seek(start, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
 	}
 	var r io.ReadCloser = f
 	if o.Follow && done != nil {
 		r = &followReader{ctx: ctx, f: f, done: done}
+	}
+	if o.Timestamps {
+		r = newStampReader(r, &k.logClock, path, start)
 	}
 	if o.LimitBytes > 0 {
 		r = struct {

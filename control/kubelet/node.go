@@ -30,6 +30,10 @@ type NodeInfo struct {
 	Labels  map[string]string
 	DataDir string // its file system is reported as ephemeral-storage
 	MaxPods int    // default 110
+	// KubeletPort is published as status.daemonEndpoints.kubeletEndpoint
+	// (the kubelet API the API server proxies logs and exec to); 0 leaves
+	// it unset.
+	KubeletPort int
 }
 
 // MachineCapacity reads cpu, memory, ephemeral storage and pods for the node.
@@ -122,6 +126,9 @@ func RegisterNode(ctx context.Context, client kubernetes.Interface, info NodeInf
 		OperatingSystem: runtime.GOOS, Architecture: runtime.GOARCH,
 		KubeletVersion:          version.Kubernetes,
 		ContainerRuntimeVersion: "containerd://1.6",
+	}
+	if info.KubeletPort > 0 {
+		node.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(info.KubeletPort)
 	}
 	setReady(node, time.Now())
 	if node, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {

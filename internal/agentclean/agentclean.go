@@ -2,7 +2,8 @@
 // machine, for tests and benchmarks that run an agent in a temporary data
 // directory: its containers (through its runc root, even when shims are
 // gone), its containerd, mounts under the data directory, its pods' network
-// namespaces (and with them their veths) and its BPF pins.
+// namespaces (and with them their veths), its BPF pins and the node-local
+// DNS interface.
 //
 // It takes the agent's data directory and node name; it puts out nothing
 // but a clean machine, and never touches another agent's state.
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/skiffnet/skiff/dataplane/loader"
+	"github.com/skiffnet/skiff/dns/nodelocal"
 )
 
 // NetnsPrefix is the prefix of the pod network namespaces of the agent
@@ -51,6 +53,9 @@ func Cleanup(dir, node string) {
 		}
 	}
 	_ = loader.RemovePins(loader.DefaultPinRoot, node)
+	// The node-local DNS interface (one per machine, recreated by the
+	// next agent).
+	_ = exec.Command("ip", "link", "del", nodelocal.DefaultInterface).Run()
 	prefix := NetnsPrefix(node)
 	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
 		for _, l := range strings.Split(string(out), "\n") {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,7 +58,8 @@ func startAgentCluster(t *testing.T, archives ...string) (*cluster, *agentNode) 
 		t.Fatalf("token create: %v", err)
 	}
 	n.args = []string{c.bin, "agent", "--server", c.serverURL(), "--token", strings.TrimSpace(string(token)),
-		"--node-name", n.name, "--node-ip", "127.0.0.1", "--data-dir", n.dir, "--metrics-addr", ""}
+		"--node-name", n.name, "--node-ip", "127.0.0.1", "--data-dir", n.dir, "--metrics-addr", "",
+		"--kubelet-port", fmt.Sprint(freePort(t))}
 	n.start(t)
 	return c, n
 }
