@@ -21,6 +21,8 @@ fi
 if [ "$tier" = all ] || [ "$tier" = unit ]; then
   step "tier 1: unit tests (go test ./...)"
   env -u SKIFF_PRIVILEGED -u SKIFF_E2E go test -count=1 -timeout 15m ./...
+  step "tier 1: the tutorial's demo apps (nested module test/images/demo)"
+  (cd test/images/demo && go vet ./... && go test -count=1 -timeout 5m ./...)
 fi
 
 if [ "$tier" = all ] || [ "$tier" = privileged ]; then

@@ -39,7 +39,15 @@ func startAgentCluster(t *testing.T, archives ...string) (*cluster, *agentNode) 
 	nstest.RequirePrivileged(t)
 	root := repoRoot()
 	images := filepath.Join(root, "test", "images", "out")
-	if out, err := exec.Command(filepath.Join(root, "test", "images", "build.sh")).CombinedOutput(); err != nil {
+	build := exec.Command(filepath.Join(root, "test", "images", "build.sh"))
+	// The demo images (a nested module with a MySQL server) only when asked.
+	build.Env = append(os.Environ(), "DEMO=0")
+	for _, a := range archives {
+		if a == "demo.tar" {
+			build.Env = append(os.Environ(), "DEMO=1")
+		}
+	}
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build test images: %v\n%s", err, out)
 	}
 	c := startCluster(t, 0, "--cluster-cidr", "10.251.0.0/16")

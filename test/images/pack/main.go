@@ -5,6 +5,8 @@
 //
 //	testapp.tar  docker.io/skiff/testapp:v1 and :v2 (same binary, VERSION differs)
 //	shell.tar    docker.io/skiff/shell:v1 (busybox-static with its applet links)
+//	demo.tar     docker.io/skiff/mysql:v1, docker.io/skiff/blog:v1 and :v2, only
+//	             with --mysql, --blog-v1 and --blog-v2 (see demo.go)
 //
 // Both images share one base layer: busybox plus /etc/passwd, /etc/group,
 // /etc/nsswitch.conf and a sticky /tmp, so exec probes and `kubectl exec`
@@ -29,13 +31,17 @@ func main() {
 	testapp := flag.String("testapp", "", "static testapp binary")
 	busybox := flag.String("busybox", "/bin/busybox", "static busybox binary (Debian busybox-static)")
 	out := flag.String("out", "test/images/out", "output directory")
+	var demo demoBinaries
+	flag.StringVar(&demo.mysql, "mysql", "", "static demo database binary (test/images/demo/mysql); with --blog-v1 and --blog-v2 writes demo.tar")
+	flag.StringVar(&demo.blogV1, "blog-v1", "", "static demo blog binary built with -X main.version=v1")
+	flag.StringVar(&demo.blogV2, "blog-v2", "", "static demo blog binary built with -X main.version=v2")
 	flag.Parse()
-	if err := run(*testapp, *busybox, *out); err != nil {
+	if err := run(*testapp, *busybox, *out, demo); err != nil {
 		log.Fatalf("pack: %v", err)
 	}
 }
 
-func run(testapp, busybox, out string) error {
+func run(testapp, busybox, out string, demo demoBinaries) error {
 	if testapp == "" {
 		return fmt.Errorf("--testapp is required (build it with CGO_ENABLED=0 go build ./test/images/testapp)")
 	}
@@ -90,7 +96,17 @@ func run(testapp, busybox, out string) error {
 			Labels: map[string]string{"org.opencontainers.image.version": "v1", "org.opencontainers.image.title": "skiff shell"},
 		},
 	}
-	return writeArchive(filepath.Join(out, "shell.tar"), shell)
+	if err := writeArchive(filepath.Join(out, "shell.tar"), shell); err != nil {
+		return err
+	}
+	if demo == (demoBinaries{}) {
+		return nil
+	}
+	imgs, err = demoImages(base, demo)
+	if err != nil {
+		return err
+	}
+	return writeArchive(filepath.Join(out, "demo.tar"), imgs...)
 }
 
 func writeArchive(path string, imgs ...ociimage.Image) error {
