@@ -28,9 +28,10 @@ import (
 
 	"github.com/skiffnet/skiff/control/kubelet"
 	"github.com/skiffnet/skiff/dataplane/podnet"
-	skctrd "github.com/skiffnet/skiff/node/containerd"
 	"github.com/skiffnet/skiff/dns/nodelocal"
+	skctrd "github.com/skiffnet/skiff/node/containerd"
 	"github.com/skiffnet/skiff/node/kubeletapi"
+	"github.com/skiffnet/skiff/node/nodeip"
 )
 
 func init() {
@@ -44,7 +45,7 @@ func runAgent(args []string) error {
 	token := fs.String("token", os.Getenv("SKIFF_TOKEN"), "join token from `skiff token create` on the server")
 	host, _ := os.Hostname()
 	nodeName := fs.String("node-name", strings.ToLower(host), "name of this node's Node object")
-	nodeIP := fs.String("node-ip", "", "this node's InternalIP (required for now)")
+	nodeIP := fs.String("node-ip", "", "this node's InternalIP (default: chosen from the interfaces, never a NAT address such as Vagrant's 10.0.2.15)")
 	podCIDR := fs.String("pod-cidr", "", "pod address range of this node (empty: take spec.podCIDR of an existing Node)")
 	dataDir := fs.String("data-dir", "/var/lib/skiff/agent", "agent state: containerd, IPAM, pod files and logs")
 	socket := fs.String("containerd-socket", "", "use this running containerd instead of starting one")
@@ -66,6 +67,14 @@ func runAgent(args []string) error {
 	}
 	if *kubeconfig == "" && (*server == "" || *token == "") {
 		return errors.New("give --server and --token (from `skiff token create` on the server), or --kubeconfig")
+	}
+	if *nodeIP == "" {
+		ip, why, err := nodeip.Detect()
+		if err != nil {
+			return err
+		}
+		*nodeIP = ip.String()
+		slog.Info("node IP chosen", "ip", *nodeIP, "why", why, "override", "--node-ip")
 	}
 	if _, err := netip.ParseAddr(*nodeIP); err != nil {
 		return fmt.Errorf("--node-ip %q is not an IP address: give the node's routable address", *nodeIP)

@@ -109,13 +109,21 @@ func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 	if c.state.Terminated != nil {
 		restart++
 	}
-	opts := []oci.SpecOpts{
-		oci.WithImageConfig(image),
-		oci.WithHostname(podHostname(w.pod)),
-		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: w.netns}),
-		oci.WithEnv(env),
-		oci.WithMounts(mounts),
+	opts := []oci.SpecOpts{oci.WithImageConfig(image)}
+	if w.pod.Spec.HostNetwork {
+		// The node's network and hostname (its UTS namespace: runc sets no
+		// hostname there), as Kubernetes gives them.
+		opts = append(opts, oci.WithHostNamespace(specs.UTSNamespace))
+		if w.netns == "" {
+			opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
+		} else { // a node played by a namespace (tests, several agents on one machine)
+			opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: w.netns}))
+		}
+	} else {
+		opts = append(opts, oci.WithHostname(podHostname(w.pod)),
+			oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: w.netns}))
 	}
+	opts = append(opts, oci.WithEnv(env), oci.WithMounts(mounts))
 	switch {
 	case len(c.spec.Command) > 0:
 		opts = append(opts, oci.WithProcessArgs(append(append([]string{}, c.spec.Command...), c.spec.Args...)...))

@@ -115,6 +115,11 @@ func appendUnique(list []string, add ...string) []string {
 
 // podHostname is the pod's hostname (spec.hostname or its name).
 func podHostname(pod *v1.Pod) string {
+	if pod.Spec.HostNetwork {
+		if h, err := os.Hostname(); err == nil {
+			return h
+		}
+	}
 	if pod.Spec.Hostname != "" {
 		return pod.Spec.Hostname
 	}

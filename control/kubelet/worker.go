@@ -50,6 +50,9 @@ func newPodWorker(k *Kubelet, pod *v1.Pod) *podWorker {
 		pod:   pod.DeepCopy(),
 		netns: k.netnsPath(pod.UID),
 	}
+	if pod.Spec.HostNetwork {
+		w.netns = k.cfg.HostNetNS // the node's own network namespace ("" = ours)
+	}
 	if pod.Status.StartTime != nil {
 		w.startTime = *pod.Status.StartTime
 	} else {
@@ -133,7 +136,10 @@ func isNetNS(path string) bool {
 // setupSandbox creates the namespace, network, /etc files and volumes.
 func (w *podWorker) setupSandbox(ctx context.Context) error {
 	if w.pod.Spec.HostNetwork {
-		return fmt.Errorf("hostNetwork pods are not supported by this agent yet; remove hostNetwork: true")
+		// The node's network: no namespace, veth or pod address; the pod
+		// IP is the node IP, as Kubernetes reports it.
+		w.podIP = w.k.cfg.NodeIP
+		return w.writeEtcAndVolumes(ctx)
 	}
 	if !isNetNS(w.netns) {
 		// Missing, or a stale file whose bind mount is gone (for example
@@ -150,6 +156,12 @@ func (w *podWorker) setupSandbox(ctx context.Context) error {
 		return err
 	}
 	w.podIP = ip.String()
+	return w.writeEtcAndVolumes(ctx)
+}
+
+// writeEtcAndVolumes writes the pod's /etc/hosts, resolv.conf and hostname
+// and prepares its volumes.
+func (w *podWorker) writeEtcAndVolumes(ctx context.Context) error {
 	etc := filepath.Join(w.dir, "etc")
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		return err
@@ -345,11 +357,13 @@ func (w *podWorker) terminate(ctx context.Context) {
 	wg.Wait()
 	cctx := context.WithoutCancel(ctx)
 	w.removeAllContainers(cctx)
-	if err := w.k.cfg.Net.Teardown(cctx, w.ref(), w.netns); err != nil {
-		w.log.Error("tear down pod network", "err", err)
-	}
-	if err := podnet.DeleteNetNS(w.netns); err != nil {
-		w.log.Error("delete pod netns", "err", err)
+	if !w.pod.Spec.HostNetwork {
+		if err := w.k.cfg.Net.Teardown(cctx, w.ref(), w.netns); err != nil {
+			w.log.Error("tear down pod network", "err", err)
+		}
+		if err := podnet.DeleteNetNS(w.netns); err != nil {
+			w.log.Error("delete pod netns", "err", err)
+		}
 	}
 	if err := os.RemoveAll(w.dir); err != nil {
 		w.log.Error("remove pod dir", "err", err)
