@@ -164,6 +164,7 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		run.Close()
 		return nil, err
 	}
+	srv.repairInBackground(ctx)
 	return run, nil
 }
 
