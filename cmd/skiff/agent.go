@@ -32,6 +32,7 @@ import (
 	skctrd "github.com/skiffnet/skiff/node/containerd"
 	"github.com/skiffnet/skiff/node/kubeletapi"
 	"github.com/skiffnet/skiff/node/nodeip"
+	"github.com/skiffnet/skiff/node/staticpods"
 )
 
 func init() {
@@ -55,6 +56,7 @@ func runAgent(args []string) error {
 	metricsAddr := fs.String("metrics-addr", "127.0.0.1:10249", "serve Prometheus metrics here (empty: off)")
 	kubeletPort := fs.Int("kubelet-port", 10250, "HTTPS port of the kubelet API (logs, exec, attach, port-forward) the API server calls (0: off)")
 	kubeletBind := fs.String("kubelet-bind-address", "", "address the kubelet API listens on (default: --node-ip)")
+	manifestDir := fs.String("pod-manifest-path", staticpods.DefaultDir, "directory of static pod manifests (*.yaml, *.yml, *.json, one Pod each), run on this node as mirror pods (empty: off)")
 	noNodeLocalDNS := fs.Bool("disable-node-local-dns", false, "do not serve cluster DNS on this node (pods use the kube-dns Service)")
 	var regFlags skctrd.RegistryFlags
 	regFlags.Register(fs) // --registry-config FILE, --insecure-registry HOST:PORT
@@ -175,6 +177,13 @@ func runAgent(args []string) error {
 		return err
 	}
 	k.SetImagePuller(puller)
+	if *manifestDir != "" {
+		go func() {
+			if err := staticpods.Run(ctx, staticpods.Config{Client: client, NodeName: *nodeName, NodeUID: node.UID, Dir: *manifestDir, Logger: log}); err != nil {
+				log.Error("static pods stopped; manifests in --pod-manifest-path are not run", "dir", *manifestDir, "err", err)
+			}
+		}()
+	}
 	go kubelet.Heartbeat(ctx, client, *nodeName, 10*time.Second, log)
 	if *kubeletPort > 0 {
 		api, err := newKubeletAPI(k, rc, dir, *nodeName, *nodeIP, *kubeletBind)

@@ -8,8 +8,11 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/skiffnet/skiff/control/storage"
 )
 
 // user is the identity from a verified client certificate: CN is the user
@@ -156,6 +159,8 @@ func (s *Server) authorize(r *http.Request, req *request) error {
 			return nil
 		case res.Name == "events" && (verb == "create" || verb == "patch" || verb == "update"):
 			return nil
+		case res.Name == "pods" && req.name == "" && req.sub == "" && verb == "create":
+			return nil // only mirror pods bound to this node: checked against the body in create
 		case res.Name == "pods" && req.name != "" && (req.sub == "status" || (req.sub == "" && verb == "delete")):
 			var pod corev1.Pod
 			if _, err := s.Store.Get(r.Context(), s.key(res, req.namespace, req.name), &pod); err == nil && pod.Spec.NodeName == node {
@@ -175,12 +180,98 @@ func (s *Server) authorize(r *http.Request, req *request) error {
 		fmt.Errorf("User %q cannot %s resource %q in API group %q %s", u.Name, verb, what, res.Group, scope))
 }
 
-// nodeCreateAllowed checks that a node identity creates only objects named after itself.
-func nodeCreateAllowed(r *http.Request, res *Resource, name string) error {
+// nodeCreateAllowed checks what a node identity creates: Nodes and Leases
+// only named after itself, and Pods only as mirror pods of its static pods.
+func (s *Server) nodeCreateAllowed(r *http.Request, res *Resource, obj runtime.Object) error {
 	u := userOf(r)
 	node := u.nodeName()
-	if u.isMaster() || node == "" || (res.Name != "nodes" && res.Name != "leases") || name == node {
+	if u.isMaster() || node == "" {
 		return nil
 	}
-	return apierrors.NewForbidden(res.GR(), name, fmt.Errorf("User %q may only create its own %s", u.Name, res.Name))
+	acc, err := meta.Accessor(obj)
+	if err != nil {
+		return nil
+	}
+	name := acc.GetName()
+	switch res.Name {
+	case "nodes", "leases":
+		if name != node {
+			return apierrors.NewForbidden(res.GR(), name, fmt.Errorf("User %q may only create its own %s", u.Name, res.Name))
+		}
+	case "pods":
+		if pod, ok := obj.(*corev1.Pod); ok {
+			if why := s.mirrorPodRefusal(r, node, pod); why != "" {
+				return apierrors.NewForbidden(res.GR(), name, fmt.Errorf("User %q may only create mirror pods bound to its node: %s", u.Name, why))
+			}
+		}
+	}
+	return nil
+}
+
+// mirrorPodRefusal says why node may not create pod, or "" if it may. Like
+// Kubernetes' NodeRestriction admission: a node creates only mirror pods
+// (the kubernetes.io/config.mirror annotation) bound to itself, owned by
+// nothing but its own Node, and using no service account, Secret,
+// ConfigMap or PersistentVolumeClaim (which would let it read them).
+func (s *Server) mirrorPodRefusal(r *http.Request, node string, pod *corev1.Pod) string {
+	if _, ok := pod.Annotations[corev1.MirrorPodAnnotationKey]; !ok {
+		return "the pod has no " + corev1.MirrorPodAnnotationKey + " annotation"
+	}
+	if pod.Spec.NodeName != node {
+		return fmt.Sprintf("spec.nodeName is %q, not %q", pod.Spec.NodeName, node)
+	}
+	if pod.Spec.ServiceAccountName != "" {
+		return "mirror pods may not use a service account (spec.serviceAccountName)"
+	}
+	switch refs := pod.OwnerReferences; {
+	case len(refs) > 1:
+		return "a mirror pod may have only its Node as owner"
+	case len(refs) == 1:
+		o := refs[0]
+		if o.APIVersion != "v1" || o.Kind != "Node" || o.Name != node {
+			return fmt.Sprintf("the owner of a mirror pod must be Node %q, not %s %s %q", node, o.APIVersion, o.Kind, o.Name)
+		}
+		var n corev1.Node
+		if _, err := s.Store.Get(r.Context(), storage.Key("nodes", "", node), &n); err != nil || n.UID != o.UID {
+			return fmt.Sprintf("the owner reference's uid %q is not the uid of Node %q", o.UID, node)
+		}
+	}
+	for _, v := range pod.Spec.Volumes {
+		switch {
+		case v.Secret != nil:
+			return fmt.Sprintf("volume %q refers to a Secret", v.Name)
+		case v.ConfigMap != nil:
+			return fmt.Sprintf("volume %q refers to a ConfigMap", v.Name)
+		case v.PersistentVolumeClaim != nil || v.Ephemeral != nil:
+			return fmt.Sprintf("volume %q refers to a PersistentVolumeClaim", v.Name)
+		case v.Projected != nil:
+			for _, src := range v.Projected.Sources {
+				if src.Secret != nil || src.ConfigMap != nil || src.ServiceAccountToken != nil || src.ClusterTrustBundle != nil {
+					return fmt.Sprintf("projected volume %q refers to a Secret, ConfigMap, service account token or trust bundle", v.Name)
+				}
+			}
+		}
+	}
+	all := append(append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...), ephemeralAsContainers(pod.Spec.EphemeralContainers)...)
+	for _, c := range all {
+		for _, e := range c.EnvFrom {
+			if e.SecretRef != nil || e.ConfigMapRef != nil {
+				return fmt.Sprintf("container %q takes envFrom a Secret or ConfigMap", c.Name)
+			}
+		}
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && (e.ValueFrom.SecretKeyRef != nil || e.ValueFrom.ConfigMapKeyRef != nil) {
+				return fmt.Sprintf("container %q env %q refers to a Secret or ConfigMap", c.Name, e.Name)
+			}
+		}
+	}
+	return ""
+}
+
+func ephemeralAsContainers(ecs []corev1.EphemeralContainer) []corev1.Container {
+	out := make([]corev1.Container, 0, len(ecs))
+	for _, e := range ecs {
+		out = append(out, corev1.Container(e.EphemeralContainerCommon))
+	}
+	return out
 }

@@ -56,11 +56,9 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, req *reque
 		writeError(w, err)
 		return
 	}
-	if acc, err := meta.Accessor(obj); err == nil {
-		if err := nodeCreateAllowed(r, req.res, acc.GetName()); err != nil {
-			writeError(w, err)
-			return
-		}
+	if err := s.nodeCreateAllowed(r, req.res, obj); err != nil {
+		writeError(w, err)
+		return
 	}
 	out, err := s.create(r.Context(), req.res, req.namespace, obj, dry)
 	if err != nil {

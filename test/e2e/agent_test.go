@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +81,38 @@ spec:
 		}
 		return nil
 	})
+	// A static pod from the manifest directory runs and shows in the API as
+	// a mirror pod named after the node.
+	if err := os.MkdirAll(n.manifestDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	static := `apiVersion: v1
+kind: Pod
+metadata: {name: static-web, namespace: default}
+spec:
+  containers:
+  - {name: web, image: skiff/testapp:v1, imagePullPolicy: Never}
+`
+	if err := os.WriteFile(filepath.Join(n.manifestDir(), "static-web.yaml"), []byte(static), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mirror := "static-web-" + node
+	c.eventually("static pod running as a mirror pod", 60*time.Second, func() error {
+		out, err := c.kubectlErr("get", "pod", mirror, "-o", `jsonpath={.status.phase} {.metadata.annotations.kubernetes\.io/config\.mirror}`)
+		if f := strings.Fields(out); err != nil || len(f) != 2 || f[0] != "Running" {
+			return errorf("mirror pod %s: %v %q", mirror, err, out)
+		}
+		return nil
+	})
+	if err := os.Remove(filepath.Join(n.manifestDir(), "static-web.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually("mirror pod gone with its manifest", 60*time.Second, func() error {
+		if out, _ := c.kubectlErr("get", "pod", mirror, "--ignore-not-found", "--no-headers"); strings.TrimSpace(out) != "" {
+			return errorf("still there: %s", out)
+		}
+		return nil
+	})
 }
 
 func findNetns(t *testing.T, uid string) string {
@@ -94,4 +128,5 @@ func findNetns(t *testing.T, uid string) string {
 	}
 	t.Fatalf("no network namespace for pod uid %s:\n%s", uid, out)
 	return ""
+
 }

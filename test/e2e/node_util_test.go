@@ -67,10 +67,13 @@ func startAgentCluster(t *testing.T, archives ...string) (*cluster, *agentNode) 
 	}
 	n.args = []string{c.bin, "agent", "--server", c.serverURL(), "--token", strings.TrimSpace(string(token)),
 		"--node-name", n.name, "--node-ip", "127.0.0.1", "--data-dir", n.dir, "--metrics-addr", "",
-		"--kubelet-port", fmt.Sprint(freePort(t))}
+		"--kubelet-port", fmt.Sprint(freePort(t)), "--pod-manifest-path", n.manifestDir()}
 	n.start(t)
 	return c, n
 }
+
+// manifestDir is the agent's static pod directory.
+func (n *agentNode) manifestDir() string { return filepath.Join(n.dir, "manifests") }
 
 // start runs the agent and waits for its Node to be Ready.
 func (n *agentNode) start(t *testing.T) {
