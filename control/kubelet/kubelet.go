@@ -244,6 +244,19 @@ func (k *Kubelet) worker(ns, name string) *podWorker {
 	return nil
 }
 
+// isLive reports whether uid was a pod of this node when reconcile began or
+// got a worker since: pods that arrive while reconcile runs are not
+// cleaned up under their worker's feet.
+func (k *Kubelet) isLive(live map[types.UID]bool, uid types.UID) bool {
+	if live[uid] {
+		return true
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	_, ok := k.workers[uid]
+	return ok
+}
+
 // reconcile removes what belongs to pods that are gone: containers,
 // namespaces, addresses, veths and pod directories.
 func (k *Kubelet) reconcile(ctx context.Context, live map[types.UID]bool) error {
@@ -257,7 +270,7 @@ func (k *Kubelet) reconcile(ctx context.Context, live map[types.UID]bool) error 
 		if err != nil {
 			continue
 		}
-		if live[types.UID(labels[labelPodUID])] {
+		if k.isLive(live, types.UID(labels[labelPodUID])) {
 			continue
 		}
 		k.log.Info("removing container of gone pod", "container", c.ID(), "pod", labels[labelPodNamespace]+"/"+labels[labelPodName])
@@ -271,19 +284,19 @@ func (k *Kubelet) reconcile(ctx context.Context, live map[types.UID]bool) error 
 	}
 	for _, p := range nss {
 		uid := types.UID(strings.TrimPrefix(filepath.Base(p), k.cfg.NetNSPrefix))
-		if !live[uid] {
+		if !k.isLive(live, uid) {
 			k.log.Info("removing netns of gone pod", "netns", p)
 			if err := podnet.DeleteNetNS(p); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
-	if _, err := k.cfg.Net.GC(ctx, func(r podnet.PodRef) bool { return live[types.UID(r.UID)] }); err != nil {
+	if _, err := k.cfg.Net.GC(ctx, func(r podnet.PodRef) bool { return k.isLive(live, types.UID(r.UID)) }); err != nil {
 		errs = append(errs, err)
 	}
 	entries, _ := os.ReadDir(filepath.Join(k.cfg.DataDir, "pods"))
 	for _, e := range entries {
-		if !live[types.UID(e.Name())] {
+		if !k.isLive(live, types.UID(e.Name())) {
 			_ = os.RemoveAll(filepath.Join(k.cfg.DataDir, "pods", e.Name()))
 		}
 	}
