@@ -75,7 +75,11 @@ func runServer(args []string) error {
 	}
 	for _, start := range starters {
 		go func() {
-			if err := start(ctx, rest.CopyConfig(run.AdminConfig)); err != nil && ctx.Err() == nil {
+			cfg := rest.CopyConfig(run.AdminConfig)
+			// In-process controllers pick their own (high) client rate limit;
+			// the admin client's 200 QPS would cap scheduling near 77 pods/s.
+			cfg.QPS, cfg.Burst = 0, 0
+			if err := start(ctx, cfg); err != nil && ctx.Err() == nil {
 				slog.Error("controllers stopped", "err", err)
 			}
 		}()

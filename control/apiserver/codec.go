@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -18,8 +19,12 @@ import (
 )
 
 var (
-	// StorageCodec writes objects to etcd as JSON with apiVersion and kind.
-	StorageCodec = jsonser.NewSerializerWithOptions(jsonser.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, jsonser.SerializerOptions{})
+	// jsonCodec decodes JSON request bodies (fieldValidation Ignore).
+	jsonCodec = jsonser.NewSerializerWithOptions(jsonser.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, jsonser.SerializerOptions{})
+	// StorageCodec writes objects to etcd as Kubernetes protobuf, as
+	// kube-apiserver does, and reads protobuf or JSON (what Skiff stored
+	// before), so existing data directories keep working.
+	StorageCodec runtime.Codec = storageCodec{}
 	strictJSON   = jsonser.NewSerializerWithOptions(jsonser.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, jsonser.SerializerOptions{Strict: true})
 	yamlSer      = jsonser.NewSerializerWithOptions(jsonser.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, jsonser.SerializerOptions{Yaml: true})
 	protoSer     = protobuf.NewSerializer(scheme.Scheme, scheme.Scheme)
@@ -92,7 +97,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, body []byte, gvk schema.
 	default:
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("fieldValidation must be Ignore, Warn or Strict, not %q", mode))
 	}
-	_, actual, err := StorageCodec.Decode(body, &gvk, into)
+	_, actual, err := jsonCodec.Decode(body, &gvk, into)
 	if err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
 	}
@@ -138,4 +143,20 @@ func unsupportedMediaType(ct string) error {
 	return &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType,
 		Reason:  metav1.StatusReasonUnsupportedMediaType,
 		Message: fmt.Sprintf("the body of the request was in an unknown format (%s) - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf", ct)}}
+}
+
+// protoMagic starts every Kubernetes protobuf encoding.
+var protoMagic = []byte("k8s\x00")
+
+type storageCodec struct{}
+
+func (storageCodec) Encode(obj runtime.Object, w io.Writer) error { return protoSer.Encode(obj, w) }
+
+func (storageCodec) Identifier() runtime.Identifier { return "skiff-storage-protobuf" }
+
+func (storageCodec) Decode(data []byte, gvk *schema.GroupVersionKind, into runtime.Object) (runtime.Object, *schema.GroupVersionKind, error) {
+	if bytes.HasPrefix(data, protoMagic) {
+		return protoSer.Decode(data, gvk, into)
+	}
+	return jsonCodec.Decode(data, gvk, into)
 }

@@ -48,6 +48,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("/apis", s.serveAPIGroups)
 	s.mux.HandleFunc("/api/", s.serveResource)
 	s.mux.HandleFunc("/apis/", s.serveResource)
+	s.mux.HandleFunc("/debug/pprof/", s.serveProfiling)
 	if cfg.ExtraHandlers != nil {
 		if err := cfg.ExtraHandlers(s.mux); err != nil {
 			return nil, err
