@@ -25,9 +25,9 @@ var (
 	// kube-apiserver does, and reads protobuf or JSON (what Skiff stored
 	// before), so existing data directories keep working.
 	StorageCodec runtime.Codec = storageCodec{}
-	strictJSON   = jsonser.NewSerializerWithOptions(jsonser.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, jsonser.SerializerOptions{Strict: true})
-	yamlSer      = jsonser.NewSerializerWithOptions(jsonser.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, jsonser.SerializerOptions{Yaml: true})
-	protoSer     = protobuf.NewSerializer(scheme.Scheme, scheme.Scheme)
+	strictJSON                 = jsonser.NewSerializerWithOptions(jsonser.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, jsonser.SerializerOptions{Strict: true})
+	yamlSer                    = jsonser.NewSerializerWithOptions(jsonser.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, jsonser.SerializerOptions{Yaml: true})
+	protoSer                   = protobuf.NewSerializer(scheme.Scheme, scheme.Scheme)
 )
 
 const maxBody = 3 << 20
