@@ -3,6 +3,7 @@ package controlbench
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/skiffnet/skiff/bench/benchstat"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,11 +16,11 @@ func TestSummarize(t *testing.T) {
 	for i := 1; i <= 100; i++ {
 		d = append(d, time.Duration(i)*time.Millisecond)
 	}
-	s := summarize(d)
+	s := benchstat.Summarize(d)
 	if s.Samples != 100 || s.P50ms != 50 || s.P99ms != 99 || s.MaxMs != 100 {
 		t.Fatalf("summarize = %+v", s)
 	}
-	if z := summarize(nil); z.Samples != 0 {
+	if z := benchstat.Summarize(nil); z.Samples != 0 {
 		t.Fatalf("empty summary = %+v", z)
 	}
 }

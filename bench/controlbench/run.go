@@ -3,9 +3,9 @@ package controlbench
 import (
 	"context"
 	"fmt"
+	"github.com/skiffnet/skiff/bench/benchstat"
 	"log/slog"
 	"os"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,7 +123,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Pods = total
 	res.BindSeconds = last.Sub(start).Seconds()
 	res.PodsPerSecond = float64(total) / res.BindSeconds
-	res.Create = summarize(createLat)
+	res.Create = benchstat.Summarize(createLat)
 	if res.List, err = measureList(ctx, client, cfg.Samples/4+1); err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
@@ -280,7 +280,7 @@ func measureWatch(ctx context.Context, c kubernetes.Interface, n int) (Summary, 
 		}
 	next:
 	}
-	return summarize(lat), nil
+	return benchstat.Summarize(lat), nil
 }
 
 // measureList times n lists of one 500-pod page.
@@ -297,15 +297,5 @@ func measureList(ctx context.Context, c kubernetes.Interface, n int) (Summary, e
 		}
 		lat = append(lat, time.Since(t0))
 	}
-	return summarize(lat), nil
-}
-
-func summarize(d []time.Duration) Summary {
-	if len(d) == 0 {
-		return Summary{}
-	}
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	q := func(p float64) float64 { return float64(s[int(p*float64(len(s)-1))]) / float64(time.Millisecond) }
-	return Summary{Samples: len(s), P50ms: q(0.50), P99ms: q(0.99), MaxMs: float64(s[len(s)-1]) / float64(time.Millisecond)}
+	return benchstat.Summarize(lat), nil
 }

@@ -3,9 +3,9 @@ package podbench
 import (
 	"context"
 	"fmt"
+	"github.com/skiffnet/skiff/bench/benchstat"
 	"log/slog"
 	"os"
-	"sort"
 	"sync"
 	"time"
 
@@ -92,8 +92,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.Running = summarize(lat.running)
-	res.Ready = summarize(lat.ready)
+	res.Running = benchstat.Summarize(lat.running)
+	res.Ready = benchstat.Summarize(lat.ready)
 	time.Sleep(2 * time.Second)
 	if res.AgentRSS, res.AgentRSSPeak, err = benchproc.RSS(agent.PID()); err != nil {
 		return nil, err
@@ -202,14 +202,4 @@ func deleteAll(ctx context.Context, c kubernetes.Interface) error {
 		time.Sleep(500 * time.Millisecond)
 	}
 	return fmt.Errorf("pods still present 60s after deletion")
-}
-
-func summarize(d []time.Duration) Summary {
-	if len(d) == 0 {
-		return Summary{}
-	}
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	q := func(p float64) float64 { return float64(s[int(p*float64(len(s)-1))]) / float64(time.Millisecond) }
-	return Summary{Samples: len(s), P50ms: q(0.5), P99ms: q(0.99), MaxMs: float64(s[len(s)-1]) / float64(time.Millisecond)}
 }

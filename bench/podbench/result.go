@@ -1,11 +1,9 @@
 package podbench
 
 import (
-	"encoding/json"
 	"fmt"
+	"github.com/skiffnet/skiff/bench/benchstat"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -16,12 +14,7 @@ const (
 )
 
 // Summary is a latency distribution in milliseconds.
-type Summary struct {
-	Samples int     `json:"samples"`
-	P50ms   float64 `json:"p50_ms"`
-	P99ms   float64 `json:"p99_ms"`
-	MaxMs   float64 `json:"max_ms"`
-}
+type Summary = benchstat.Summary
 
 // Result is one run (schema skiff-podbench/v1).
 type Result struct {
@@ -61,13 +54,4 @@ func (r *Result) WriteTable(w io.Writer) {
 }
 
 // WriteJSON writes the result to path, creating its directory.
-func (r *Result) WriteJSON(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
+func (r *Result) WriteJSON(path string) error { return benchstat.WriteJSON(path, r) }

@@ -2,6 +2,7 @@ package podbench
 
 import (
 	"bytes"
+	"github.com/skiffnet/skiff/bench/benchstat"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ func TestSummarizeAndTable(t *testing.T) {
 	for i := 1; i <= 30; i++ {
 		d = append(d, time.Duration(i*100)*time.Millisecond)
 	}
-	s := summarize(d)
+	s := benchstat.Summarize(d)
 	if s.Samples != 30 || s.P50ms != 1500 || s.MaxMs != 3000 {
 		t.Fatalf("summary %+v", s)
 	}
