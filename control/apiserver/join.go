@@ -61,7 +61,8 @@ func (s *Server) serveJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	secret := s.joinSecret()
 	got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if s.PKI == nil || secret == "" || subtle.ConstantTimeCompare([]byte(got), []byte(secret)) != 1 {
+	local := secret != "" && subtle.ConstantTimeCompare([]byte(got), []byte(secret)) == 1
+	if s.PKI == nil || got == "" || !local && !s.sharedJoinSecret(r.Context(), got) {
 		writeError(w, apierrors.NewUnauthorized("invalid join token secret; create a token with `skiff token create` on the server"))
 		return
 	}

@@ -117,7 +117,7 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		extra = append(extra, hostIPs()...)
 	}
 	ips, names := DefaultSANs(extra, alloc.ServiceIP(1))
-	pki, err := LoadOrCreatePKI(o.DataDir, ips, names)
+	pki, err := LoadOrCreateSharedPKI(ctx, cli, o.DataDir, ips, names)
 	if err != nil {
 		return fail(err)
 	}
@@ -130,7 +130,8 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		return fail(fmt.Errorf("build API server: %w", err))
 	}
 	run.Server = srv
-	srv.PKI, srv.DataDir = pki, o.DataDir
+	srv.PKI, srv.DataDir, srv.etcd = pki, o.DataDir, cli
+	go srv.publishJoinSecret(ctx, cli, 5*time.Second)
 	ln, err := net.Listen("tcp", net.JoinHostPort(o.BindAddress, strconv.Itoa(o.SecurePort)))
 	if err != nil {
 		return fail(fmt.Errorf("listen on %s:%d: %w (is another server running? change --secure-port)", o.BindAddress, o.SecurePort, err))

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -25,6 +26,8 @@ type Server struct {
 	MaxWatch time.Duration
 	// kubelet is the transport for pods/log, exec, attach and portforward.
 	kubelet kubeletClient
+	// etcd holds the join secrets of servers sharing it (nil in tests).
+	etcd *clientv3.Client
 }
 
 // Config configures a Server.
