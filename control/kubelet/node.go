@@ -19,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/skiffnet/skiff/internal/version"
 )
 
 // NodeInfo describes the node the agent registers.
@@ -122,11 +121,7 @@ func RegisterNode(ctx context.Context, client kubernetes.Interface, info NodeInf
 	if info.IP != "" {
 		node.Status.Addresses = append([]v1.NodeAddress{{Type: v1.NodeInternalIP, Address: info.IP}}, node.Status.Addresses...)
 	}
-	node.Status.NodeInfo = v1.NodeSystemInfo{
-		OperatingSystem: runtime.GOOS, Architecture: runtime.GOARCH,
-		KubeletVersion:          version.Kubernetes,
-		ContainerRuntimeVersion: "containerd://1.6",
-	}
+	node.Status.NodeInfo = systemInfo()
 	if info.KubeletPort > 0 {
 		node.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(info.KubeletPort)
 	}
