@@ -123,6 +123,13 @@ func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 		opts = append(opts, oci.WithHostname(podHostname(w.pod)),
 			oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: w.netns}))
 	}
+	if w.pod.Spec.HostIPC {
+		opts = append(opts, oci.WithHostNamespace(specs.IPCNamespace))
+	} else {
+		// One IPC namespace and /dev/shm for all of the pod's containers.
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: ipcNSPath(w.dir)}))
+		mounts = append(mounts, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: shmPath(w.dir), Options: []string{"rbind", "rw", "nosuid", "nodev", "noexec"}})
+	}
 	opts = append(opts, oci.WithEnv(env), oci.WithMounts(mounts))
 	switch {
 	case len(c.spec.Command) > 0:

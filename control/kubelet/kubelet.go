@@ -297,6 +297,7 @@ func (k *Kubelet) reconcile(ctx context.Context, live map[types.UID]bool) error 
 	entries, _ := os.ReadDir(filepath.Join(k.cfg.DataDir, "pods"))
 	for _, e := range entries {
 		if !k.isLive(live, types.UID(e.Name())) {
+			unmountPodDir(filepath.Join(k.cfg.DataDir, "pods", e.Name()))
 			_ = os.RemoveAll(filepath.Join(k.cfg.DataDir, "pods", e.Name()))
 		}
 	}

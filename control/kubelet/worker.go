@@ -162,6 +162,11 @@ func (w *podWorker) setupSandbox(ctx context.Context) error {
 // writeEtcAndVolumes writes the pod's /etc/hosts, resolv.conf and hostname
 // and prepares its volumes.
 func (w *podWorker) writeEtcAndVolumes(ctx context.Context) error {
+	if !w.pod.Spec.HostIPC {
+		if err := setupIPC(w.dir); err != nil {
+			return err
+		}
+	}
 	etc := filepath.Join(w.dir, "etc")
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		return err
@@ -365,6 +370,7 @@ func (w *podWorker) terminate(ctx context.Context) {
 			w.log.Error("delete pod netns", "err", err)
 		}
 	}
+	unmountPodDir(w.dir)
 	if err := os.RemoveAll(w.dir); err != nil {
 		w.log.Error("remove pod dir", "err", err)
 	}
