@@ -364,6 +364,23 @@ static __always_inline int load_l4(struct __sk_buff *skb, const struct iphdr *ip
 	return 0;
 }
 
+/* reply_xlate gives a backend's reply of a tracked flow t (forward tuple of
+ * the packet as read) the service address back; < 0 when t is no reply. t's
+ * direction is left as it was. */
+static __always_inline int reply_xlate(struct __sk_buff *skb, const struct l4 *l, struct ct_key *t)
+{
+	struct ct_entry *ct;
+
+	t->dir = CT_REPLY;
+	ct = bpf_map_lookup_elem(&lb_ct, t);
+	t->dir = CT_FORWARD;
+	if (!ct)
+		return -1;
+	ct_touch(ct, l);
+	count(LB_STAT_REPLY);
+	return xlate(skb, l, t, ct->nat_addr, ct->nat_port, ct->rev_addr, ct->rev_port);
+}
+
 static __always_inline int handle_l4(struct __sk_buff *skb, const struct iphdr *ip, int l4_off)
 {
 	struct l4 l = {};
@@ -409,14 +426,9 @@ static __always_inline int handle_l4(struct __sk_buff *skb, const struct iphdr *
 		return xlate(skb, &l, &t, fwd.rev_addr, fwd.rev_port, fwd.nat_addr, fwd.nat_port);
 	}
 
-	t.dir = CT_REPLY;
-	ct = bpf_map_lookup_elem(&lb_ct, &t);
-	if (ct) {
-		ct_touch(ct, &l);
-		count(LB_STAT_REPLY);
-		return xlate(skb, &l, &t, ct->nat_addr, ct->nat_port, ct->rev_addr, ct->rev_port);
-	}
-	t.dir = CT_FORWARD;
+	r = reply_xlate(skb, &l, &t);
+	if (r >= 0)
+		return r;
 
 	struct svc_key sk = {.vip = t.dst, .port = t.dport, .proto = t.proto};
 
@@ -552,17 +564,12 @@ static __always_inline int reply_egress(struct __sk_buff *skb, const struct iphd
 {
 	struct l4 l = {};
 	struct ct_key t = {};
-	struct ct_entry *ct;
+	int r;
 
 	if (load_l4(skb, ip, l4_off, &l, &t) < 0)
 		return TC_ACT_UNSPEC;
-	t.dir = CT_REPLY;
-	ct = bpf_map_lookup_elem(&lb_ct, &t);
-	if (!ct)
-		return TC_ACT_UNSPEC;
-	ct_touch(ct, &l);
-	count(LB_STAT_REPLY);
-	return xlate(skb, &l, &t, ct->nat_addr, ct->nat_port, ct->rev_addr, ct->rev_port);
+	r = reply_xlate(skb, &l, &t);
+	return r >= 0 ? r : TC_ACT_UNSPEC;
 }
 
 /* lb_egress reverse-translates ICMP errors the node itself generates about a
