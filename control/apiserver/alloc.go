@@ -92,6 +92,13 @@ func (a *Allocators) free(ctx context.Context, key, owner string) {
 
 func svcOwner(s *corev1.Service) string { return "service:" + s.Namespace + "/" + s.Name }
 
+func nodeOwner(name string) string { return "node:" + name }
+
+// The allocation keys: allocation, release and repair all name them here.
+func ipKey(ip string) string        { return ipPrefix + ip }
+func nodePortKey(port int) string   { return portPrefix + strconv.Itoa(port) }
+func podCIDRKey(base net.IP) string { return cidrPrefix + base.String() + "-24" }
+
 var svcGK = schema.GroupKind{Kind: "Service"}
 
 func usesNodePorts(t corev1.ServiceType) bool {
@@ -152,7 +159,7 @@ func (a *Allocators) allocateService(ctx context.Context, svc, old *corev1.Servi
 			return fail(err)
 		}
 		if ip != "" {
-			undo = append(undo, ipPrefix+ip)
+			undo = append(undo, ipKey(ip))
 		}
 	}
 	if svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone {
@@ -186,7 +193,7 @@ func (a *Allocators) allocateService(ctx context.Context, svc, old *corev1.Servi
 				return fail(apierrors.NewInvalid(svcGK, svc.Name, field.ErrorList{field.Invalid(path, p.NodePort,
 					fmt.Sprintf("provided port is not in the valid range. The range of valid ports is %d-%d", a.nodePortBase, a.nodePortBase+a.nodePortSize-1))}))
 			}
-			key := portPrefix + strconv.Itoa(int(p.NodePort))
+			key := nodePortKey(int(p.NodePort))
 			ok, err := a.claim(ctx, key, owner)
 			if err != nil {
 				return fail(apierrors.NewInternalError(err))
@@ -201,7 +208,7 @@ func (a *Allocators) allocateService(ctx context.Context, svc, old *corev1.Servi
 		got := false
 		for j := 0; j < a.nodePortSize; j++ {
 			port := a.nodePortBase + (start+j)%a.nodePortSize
-			key := portPrefix + strconv.Itoa(port)
+			key := nodePortKey(port)
 			ok, err := a.claim(ctx, key, owner)
 			if err != nil {
 				return fail(apierrors.NewInternalError(err))
@@ -222,7 +229,7 @@ func (a *Allocators) allocateService(ctx context.Context, svc, old *corev1.Servi
 		held := map[string]bool{}
 		for _, op := range old.Spec.Ports {
 			if op.NodePort != 0 {
-				held[portPrefix+strconv.Itoa(int(op.NodePort))] = true
+				held[nodePortKey(int(op.NodePort))] = true
 			}
 		}
 		kept := undo[:0]
@@ -266,7 +273,7 @@ func (a *Allocators) allocateIP(ctx context.Context, svc *corev1.Service, owner 
 			return "", apierrors.NewInvalid(svcGK, svc.Name, field.ErrorList{field.Invalid(path, want,
 				fmt.Sprintf("failed to allocate IP %s: provided IP is not in the valid range. The range of valid IPs is %s", want, a.serviceNet))})
 		}
-		ok, err := a.claim(ctx, ipPrefix+ip.String(), owner)
+		ok, err := a.claim(ctx, ipKey(ip.String()), owner)
 		if err != nil {
 			return "", apierrors.NewInternalError(err)
 		}
@@ -286,7 +293,7 @@ func (a *Allocators) allocateIP(ctx context.Context, svc *corev1.Service, owner 
 			continue // kept for the kubernetes service and cluster DNS
 		}
 		ip := addIP(a.serviceNet.IP, off).String()
-		ok, err := a.claim(ctx, ipPrefix+ip, owner)
+		ok, err := a.claim(ctx, ipKey(ip), owner)
 		if err != nil {
 			return "", apierrors.NewInternalError(err)
 		}
@@ -305,13 +312,13 @@ func (a *Allocators) allocateNode(ctx context.Context, n *corev1.Node) (func(), 
 		}
 		return func() {}, nil
 	}
-	owner := "node:" + n.Name
+	owner := nodeOwner(n.Name)
 	ones, _ := a.clusterNet.Mask.Size()
 	count := uint32(1) << uint(24-ones)
 	for i := uint32(0); i < count; i++ {
 		ip := addIP(a.clusterNet.IP, i<<8)
 		cidr := ip.String() + "/24"
-		key := cidrPrefix + ip.String() + "-24"
+		key := podCIDRKey(ip)
 		ok, err := a.claim(ctx, key, owner)
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
@@ -334,16 +341,16 @@ func (s *Server) release(ctx context.Context, obj runtime.Object) {
 	case *corev1.Service:
 		owner := svcOwner(o)
 		if ip := net.ParseIP(o.Spec.ClusterIP); ip != nil {
-			a.free(ctx, ipPrefix+ip.String(), owner)
+			a.free(ctx, ipKey(ip.String()), owner)
 		}
 		for _, p := range o.Spec.Ports {
 			if p.NodePort != 0 {
-				a.free(ctx, portPrefix+strconv.Itoa(int(p.NodePort)), owner)
+				a.free(ctx, nodePortKey(int(p.NodePort)), owner)
 			}
 		}
 	case *corev1.Node:
 		if ip, _, err := net.ParseCIDR(o.Spec.PodCIDR); err == nil {
-			a.free(ctx, cidrPrefix+ip.String()+"-24", "node:"+o.Name)
+			a.free(ctx, podCIDRKey(ip), nodeOwner(o.Name))
 		}
 	}
 }
@@ -360,7 +367,7 @@ func (s *Server) releaseOld(ctx context.Context, obj, old runtime.Object) {
 	prev := old.(*corev1.Service)
 	if prev.Spec.ClusterIP != o.Spec.ClusterIP {
 		if ip := net.ParseIP(prev.Spec.ClusterIP); ip != nil {
-			s.Alloc.free(ctx, ipPrefix+ip.String(), svcOwner(o))
+			s.Alloc.free(ctx, ipKey(ip.String()), svcOwner(o))
 		}
 	}
 	now := map[int32]bool{}
@@ -369,7 +376,7 @@ func (s *Server) releaseOld(ctx context.Context, obj, old runtime.Object) {
 	}
 	for _, p := range prev.Spec.Ports {
 		if p.NodePort != 0 && !now[p.NodePort] {
-			s.Alloc.free(ctx, portPrefix+strconv.Itoa(int(p.NodePort)), svcOwner(o))
+			s.Alloc.free(ctx, nodePortKey(int(p.NodePort)), svcOwner(o))
 		}
 	}
 }

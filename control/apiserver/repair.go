@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -126,11 +125,11 @@ func (s *Server) allocationsInUse(ctx context.Context) (map[string]string, error
 		svc := o.(*corev1.Service)
 		owner := svcOwner(svc)
 		if ip := net.ParseIP(svc.Spec.ClusterIP); ip != nil && ip.To4() != nil && s.Alloc.serviceNet.Contains(ip) {
-			want[ipPrefix+ip.To4().String()] = owner
+			want[ipKey(ip.To4().String())] = owner
 		}
 		for _, p := range svc.Spec.Ports {
 			if p.NodePort != 0 {
-				want[portPrefix+strconv.Itoa(int(p.NodePort))] = owner
+				want[nodePortKey(int(p.NodePort))] = owner
 			}
 		}
 	}
@@ -147,7 +146,7 @@ func (s *Server) allocationsInUse(ctx context.Context) (map[string]string, error
 		if ones, _ := cidr.Mask.Size(); ones != 24 {
 			continue
 		}
-		want[cidrPrefix+cidr.IP.String()+"-24"] = "node:" + n.Name
+		want[podCIDRKey(cidr.IP)] = nodeOwner(n.Name)
 	}
 	return want, nil
 }
