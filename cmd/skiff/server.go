@@ -75,16 +75,12 @@ func runServer(args []string) error {
 	}
 	for _, start := range starters {
 		go func() {
-			cfg := rest.CopyConfig(run.AdminConfig)
-			// In-process controllers pick their own (high) client rate limit;
-			// the admin client's 200 QPS would cap scheduling near 77 pods/s.
-			cfg.QPS, cfg.Burst = 0, 0
-			if err := start(ctx, cfg); err != nil && ctx.Err() == nil {
+			if err := start(ctx, rest.CopyConfig(run.AdminConfig)); err != nil && ctx.Err() == nil {
 				slog.Error("controllers stopped", "err", err)
 			}
 		}()
 	}
-	if err := startClusterDNS(ctx, run, *clusterDNS, *serviceCIDR, *dnsPort, o.AdvertiseIP); err != nil {
+	if err := startClusterDNS(ctx, run, *clusterDNS, *dnsPort, o.AdvertiseIP); err != nil {
 		return err
 	}
 	<-ctx.Done()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -14,30 +13,23 @@ import (
 	"github.com/skiffnet/skiff/dns/clusterdns"
 )
 
-// clusterDNSIP is ip, or the 10th address of serviceCIDR when ip is empty.
-func clusterDNSIP(ip, serviceCIDR string) (net.IP, error) {
-	if ip != "" {
-		a := net.ParseIP(ip)
-		if a == nil || a.To4() == nil {
-			return nil, fmt.Errorf("--cluster-dns %q is not an IPv4 address", ip)
-		}
-		return a.To4(), nil
+// clusterDNSIP is ip, or the address the allocator keeps for cluster DNS
+// (the 10th of the service range) when ip is empty.
+func clusterDNSIP(ip string, alloc *apiserver.Allocators) (net.IP, error) {
+	if ip == "" {
+		return alloc.ServiceIP(10), nil
 	}
-	p, err := netip.ParsePrefix(serviceCIDR)
-	if err != nil {
-		return nil, fmt.Errorf("--service-cidr %q: %w", serviceCIDR, err)
+	a := net.ParseIP(ip)
+	if a == nil || a.To4() == nil {
+		return nil, fmt.Errorf("--cluster-dns %q is not an IPv4 address", ip)
 	}
-	a := p.Masked().Addr()
-	for range 10 {
-		a = a.Next()
-	}
-	return net.IP(a.AsSlice()), nil
+	return a.To4(), nil
 }
 
 // startClusterDNS runs the kube-dns Service and the fallback DNS server of
 // this API server (dns/clusterdns) in the background.
-func startClusterDNS(ctx context.Context, run *apiserver.Running, ip, serviceCIDR string, port int, advertise net.IP) error {
-	dnsIP, err := clusterDNSIP(ip, serviceCIDR)
+func startClusterDNS(ctx context.Context, run *apiserver.Running, ip string, port int, advertise net.IP) error {
+	dnsIP, err := clusterDNSIP(ip, run.Server.Alloc)
 	if err != nil {
 		return err
 	}

@@ -82,9 +82,10 @@ func (o *Options) defaults() {
 // Start builds clients from cfg and runs Run. It returns when ctx ends.
 func Start(ctx context.Context, cfg *rest.Config, opts Options) error {
 	cfg = rest.CopyConfig(cfg)
-	if cfg.QPS == 0 {
+	if cfg.QPS < 1000 {
 		// Binding, events, pod creation and status all share this limiter;
-		// 100 pods/s needs several hundred requests/s.
+		// 100 pods/s needs several hundred requests/s, so a lower limit
+		// (client-go's 5, the server's admin client's 200) is raised.
 		cfg.QPS, cfg.Burst = 1000, 2000
 	}
 	if cfg.UserAgent == "" {
