@@ -88,22 +88,7 @@ func StartAgent(ctx context.Context, bin string, srv *Server, node string, archi
 func (a *Agent) PID() int { return a.cmd.Process.Pid }
 
 // ContainerdPID finds the containerd this agent supervises (0 if none).
-func (a *Agent) ContainerdPID() int {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		if filepath.Base(args[0]) == "containerd" && strings.Contains(string(b), a.Dir) {
-			var pid int
-			fmt.Sscan(e.Name(), &pid)
-			return pid
-		}
-	}
-	return 0
-}
+func (a *Agent) ContainerdPID() int { return agentclean.ContainerdPID(a.Dir) }
 
 // Stop ends the agent and removes everything it made (containers,
 // containerd, mounts, pod namespaces, BPF pins).

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,4 +65,25 @@ func Cleanup(dir, node string) {
 			}
 		}
 	}
+}
+
+// ContainerdPID is the process ID of the containerd the agent with data
+// directory dir supervises, or 0 when none runs.
+func ContainerdPID(dir string) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if filepath.Base(args[0]) == "containerd" && strings.Contains(string(b), dir) {
+			return pid
+		}
+	}
+	return 0
 }

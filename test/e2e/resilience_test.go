@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"fmt"
-	"os"
+	"github.com/skiffnet/skiff/internal/agentclean"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -72,23 +70,11 @@ func (tr *traffic) halt() { close(tr.stop); <-tr.done }
 // containerdPID finds the containerd the agent in dir supervises.
 func containerdPID(t *testing.T, dir string) int {
 	t.Helper()
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		if filepath.Base(args[0]) == "containerd" && strings.Contains(string(b), dir) {
-			return pid
-		}
+	pid := agentclean.ContainerdPID(dir)
+	if pid == 0 {
+		t.Fatalf("no containerd process for %s", dir)
 	}
-	t.Fatalf("no containerd process for %s", dir)
-	return 0
+	return pid
 }
 
 // TestE2EAgentResilience kills the agent, then its containerd, then both,
