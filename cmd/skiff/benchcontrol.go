@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -30,6 +31,26 @@ func runBenchControl(args []string) error {
 	if *nodes < 1 || *deps < 1 || *replicas < 1 {
 		return fmt.Errorf("--nodes, --deployments and --replicas must be at least 1")
 	}
+	return runChildBench("control-plane bench", *out, func(ctx context.Context, self string) (benchReport, error) {
+		res, err := controlbench.Run(ctx, controlbench.Config{
+			Binary: self, Nodes: *nodes, Deployments: *deps, Replicas: int32(*replicas), Logger: slog.Default(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		return res, nil
+	})
+}
+
+// benchReport is a benchmark result that prints a table and writes JSON.
+type benchReport interface {
+	WriteTable(w io.Writer)
+	WriteJSON(path string) error
+}
+
+// runChildBench runs a benchmark whose daemons are children of this very
+// binary until done or Ctrl-C, prints its table and writes its JSON to out.
+func runChildBench(name, out string, run func(ctx context.Context, self string) (benchReport, error)) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -37,16 +58,14 @@ func runBenchControl(args []string) error {
 	self, _ = filepath.EvalSymlinks(self)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := controlbench.Run(ctx, controlbench.Config{
-		Binary: self, Nodes: *nodes, Deployments: *deps, Replicas: int32(*replicas), Logger: slog.Default(),
-	})
+	res, err := run(ctx, self)
 	if err != nil {
-		return fmt.Errorf("control-plane bench: %w", err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	res.WriteTable(os.Stdout)
-	if err := res.WriteJSON(*out); err != nil {
+	if err := res.WriteJSON(out); err != nil {
 		return err
 	}
-	fmt.Printf("\nwrote %s\n", *out)
+	fmt.Printf("\nwrote %s\n", out)
 	return nil
 }

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"syscall"
 
 	"github.com/skiffnet/skiff/bench/podbench"
 )
@@ -32,21 +29,11 @@ func runBenchPods(args []string) error {
 	if *pods < 1 {
 		return fmt.Errorf("--pods must be at least 1")
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	self, _ = filepath.EvalSymlinks(self)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	res, err := podbench.Run(ctx, podbench.Config{Binary: self, Archive: *archive, Pods: *pods, Logger: slog.Default()})
-	if err != nil {
-		return fmt.Errorf("pod bench: %w", err)
-	}
-	res.WriteTable(os.Stdout)
-	if err := res.WriteJSON(*out); err != nil {
-		return err
-	}
-	fmt.Printf("\nwrote %s\n", *out)
-	return nil
+	return runChildBench("pod bench", *out, func(ctx context.Context, self string) (benchReport, error) {
+		res, err := podbench.Run(ctx, podbench.Config{Binary: self, Archive: *archive, Pods: *pods, Logger: slog.Default()})
+		if err != nil {
+			return nil, err
+		}
+		return res, nil
+	})
 }
