@@ -22,7 +22,7 @@ func shmPath(podDir string) string   { return filepath.Join(podDir, "shm") }
 // setupIPC creates the pod's IPC namespace and /dev/shm unless they exist.
 func setupIPC(podDir string) error {
 	ns := ipcNSPath(podDir)
-	if !isNetNS(ns) { // any nsfs mount: the check is the same
+	if !isNSMount(ns) {
 		if err := createIPCNS(ns); err != nil {
 			return err
 		}

@@ -127,8 +127,9 @@ func (w *podWorker) run(ctx context.Context) {
 	}
 }
 
-// isNetNS reports whether path is a mounted network namespace.
-func isNetNS(path string) bool {
+// isNSMount reports whether path is a mounted namespace (nsfs): a pinned
+// network or IPC namespace.
+func isNSMount(path string) bool {
 	var st unix.Statfs_t
 	return unix.Statfs(path, &st) == nil && st.Type == unix.NSFS_MAGIC
 }
@@ -141,7 +142,7 @@ func (w *podWorker) setupSandbox(ctx context.Context) error {
 		w.podIP = w.k.cfg.NodeIP
 		return w.writeEtcAndVolumes(ctx)
 	}
-	if !isNetNS(w.netns) {
+	if !isNSMount(w.netns) {
 		// Missing, or a stale file whose bind mount is gone (for example
 		// made in another mount namespace): start from a fresh namespace.
 		if err := podnet.DeleteNetNS(w.netns); err != nil {
