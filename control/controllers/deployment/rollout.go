@@ -59,7 +59,7 @@ func (c *Controller) reconcileOldRSs(ctx context.Context, d *appsv1.Deployment, 
 		return false, nil
 	}
 	minAvailable := replicas(d) - maxUnavailable(d)
-	newUnavailable := rsReplicas(newRS) - newRS.Status.AvailableReplicas
+	newUnavailable := rsReplicas(newRS) - availableOf(newRS)
 	maxScaledDown := sumReplicas(all) - minAvailable - newUnavailable
 	if maxScaledDown <= 0 {
 		return false, nil
@@ -75,7 +75,7 @@ func (c *Controller) reconcileOldRSs(ctx context.Context, d *appsv1.Deployment, 
 		if rsReplicas(rs) == 0 {
 			continue
 		}
-		unhealthy := rsReplicas(rs) - rs.Status.AvailableReplicas
+		unhealthy := rsReplicas(rs) - availableOf(rs)
 		if unhealthy <= 0 {
 			continue
 		}
@@ -86,7 +86,10 @@ func (c *Controller) reconcileOldRSs(ctx context.Context, d *appsv1.Deployment, 
 		cleaned += n
 	}
 	// Then scale down available old pods while availability stays above the floor.
-	available := sumStatus(all, func(s appsv1.ReplicaSetStatus) int32 { return s.AvailableReplicas })
+	var available int32
+	for _, rs := range all {
+		available += availableOf(rs)
+	}
 	var scaled int32
 	if available > minAvailable {
 		total := available - minAvailable

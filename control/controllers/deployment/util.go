@@ -127,6 +127,20 @@ func sumReplicas(rss []*appsv1.ReplicaSet) int32 {
 	return n
 }
 
+// availableOf is how many of rs's pods stay available: its status count,
+// but never more than spec.replicas, since pods above a reduced size are
+// about to be deleted even while a stale status still counts them.
+func availableOf(rs *appsv1.ReplicaSet) int32 {
+	return min(rs.Status.AvailableReplicas, rsReplicas(rs))
+}
+
+// podsOf is how many pods rs has or will have: spec.replicas, or the pods
+// its status still counts while a scale-down is under way. Surge is
+// bounded by live pods, not only by the sizes asked for.
+func podsOf(rs *appsv1.ReplicaSet) int32 {
+	return max(rs.Status.Replicas, rsReplicas(rs))
+}
+
 func sumStatus(rss []*appsv1.ReplicaSet, f func(appsv1.ReplicaSetStatus) int32) int32 {
 	var n int32
 	for _, rs := range rss {
@@ -199,7 +213,10 @@ func newRSReplicas(d *appsv1.Deployment, all []*appsv1.ReplicaSet, newRS *appsv1
 	if !isRolling(d) {
 		return replicas(d)
 	}
-	current := sumReplicas(all)
+	var current int32
+	for _, rs := range all {
+		current += podsOf(rs)
+	}
 	maxTotal := replicas(d) + maxSurge(d)
 	if current >= maxTotal {
 		return rsReplicas(newRS)
