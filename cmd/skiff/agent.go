@@ -199,7 +199,7 @@ func runAgent(args []string) error {
 	}
 	if !*noProxy {
 		go func() {
-			if err := proxy.Run(ctx, proxy.Config{Node: *nodeName, Client: client}); err != nil {
+			if err := proxy.Run(ctx, proxy.Config{Node: *nodeName, Client: client, NodeIP: netip.MustParseAddr(*nodeIP)}); err != nil {
 				log.Error("service proxy stopped; ClusterIP traffic is not balanced on this node", "err", err)
 			}
 		}()

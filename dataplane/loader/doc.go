@@ -30,8 +30,9 @@
 //	go dp.RunGC(ctx, 30*time.Second) // expire idle conntrack entries
 //
 // Open remembers that namespace: later Attach and Remove calls (netlink,
-// ifindex look-ups) act in it from any goroutine, and map writes are plain
-// bpf() syscalls on file descriptors that need no namespace at all.
+// ifindex look-ups, TCX attachment) act in it from any goroutine, and map
+// writes are plain bpf() syscalls on file descriptors that need no
+// namespace at all.
 //
 // Attachment: lb_ingress (the balancer) on TC ingress and lb_egress (which
 // reverse-translates ICMP errors the node itself sends, e.g. fragmentation

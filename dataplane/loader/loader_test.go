@@ -147,3 +147,43 @@ func TestEnsureBPFFSRejectsOtherPaths(t *testing.T) {
 		t.Fatal("a tmpfs directory passed as bpffs")
 	}
 }
+
+// Attach from a goroutine outside Open's namespace still attaches with TCX
+// in that namespace (the kernel resolves the ifindex in the caller's
+// namespace), rather than falling back to a tc filter.
+func TestPrivilegedAttachFromAnyGoroutineUsesTCX(t *testing.T) {
+	nstest.RequirePrivileged(t)
+	tp := nstest.New(t)
+	ns, err := tp.NS("ld")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := tp.NS("lp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.Veth(ns, "d0", "", peer, "p0", ""); err != nil {
+		t.Fatal(err)
+	}
+	node := tp.Prefix
+	t.Cleanup(func() { _ = RemovePins("", node) })
+	var dp *Dataplane
+	if err := ns.Do(func() (err error) { dp, err = Open(Options{Node: node, Sizes: lb.Sizes{Conntrack: 1024}}); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	if err := dp.Attach("d0", false); err != nil {
+		t.Fatal(err)
+	}
+	if len(dp.netlink) != 0 {
+		t.Fatal("attached with a tc filter, want TCX")
+	}
+	for _, dir := range []string{"ingress", "egress"} {
+		if _, err := os.Stat(filepath.Join(DefaultPinRoot, node, "links", "tcx-"+dir+"-d0")); err != nil {
+			t.Fatalf("TCX %s link not pinned: %v", dir, err)
+		}
+	}
+	if _, err := net.InterfaceByName("d0"); err == nil {
+		t.Fatal("the test goroutine's thread was left in the test namespace")
+	}
+}

@@ -13,6 +13,9 @@ import (
 	"github.com/skiffnet/skiff/dataplane/loader"
 	"github.com/skiffnet/skiff/dataplane/services"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -38,18 +41,33 @@ type Config struct {
 	VethPrefix string        // host-side pod veths to attach to; default "skp"
 	Coalesce   time.Duration // default 20ms
 	PinRoot    string        // default loader.DefaultPinRoot
+	// NodeIP is the node's InternalIP: hostPorts without a hostIP are
+	// published on it, and the interface holding it (the uplink) gets the
+	// balancer so other machines reach them. Unset: no uplink attachment,
+	// only hostPorts with an explicit hostIP.
+	NodeIP netip.Addr
+	// Uplink overrides the interface found from NodeIP.
+	Uplink string
 }
 
-// Proxy keeps the dataplane equal to the API's Services × EndpointSlices.
+// Proxy keeps the dataplane equal to the API's Services × EndpointSlices
+// plus the hostPorts of this node's pods.
 type Proxy struct {
-	cfg      Config
-	dp       *loader.Dataplane
-	rec      *services.Reconciler
-	log      *slog.Logger
-	kick     chan struct{}
-	mu       sync.Mutex
-	pending  time.Time // arrival of the oldest unprogrammed change
-	attached map[string]bool
+	cfg       Config
+	dp        *loader.Dataplane
+	rec       *services.Reconciler
+	log       *slog.Logger
+	kick      chan struct{}
+	mu        sync.Mutex
+	pending   time.Time // arrival of the oldest unprogrammed change
+	attached  map[string]bool
+	nsh       netns.NsHandle  // the network namespace Run was called in
+	nl        *netlink.Handle // netlink in that namespace
+	uplink    string          // attached uplink, "" while not attached
+	upIndex   int             // its ifindex (a recreated uplink is attached again)
+	warnedUp  string          // last uplink warning, logged once
+	warnedHP  string          // last hostPort conflict warning, logged once
+	warnedSys string          // last pod veth sysctl warning, logged once
 }
 
 // Run loads (or re-adopts) the dataplane and programs it until ctx ends.
@@ -70,12 +88,22 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("load the eBPF service dataplane: %w (is bpffs mounted and are we root?)", err)
 	}
 	defer dp.Close()
+	nsh, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("open the current network namespace: %w", err)
+	}
+	defer nsh.Close()
+	nl, err := netlink.NewHandleAt(nsh)
+	if err != nil {
+		return fmt.Errorf("netlink in the current network namespace: %w", err)
+	}
+	defer nl.Close()
 	rec, err := services.NewReconciler(dp.Maps())
 	if err != nil {
 		return fmt.Errorf("restore dataplane state from pinned maps: %w", err)
 	}
 	p := &Proxy{cfg: cfg, dp: dp, rec: rec, kick: make(chan struct{}, 1), attached: map[string]bool{},
-		log: slog.Default().With("component", "proxy", "node", cfg.Node)}
+		nsh: nsh, nl: nl, log: slog.Default().With("component", "proxy", "node", cfg.Node)}
 
 	f := informers.NewSharedInformerFactory(cfg.Client, 10*time.Minute)
 	svcInf := f.Core().V1().Services()
@@ -87,24 +115,55 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	svcInf.Informer().AddEventHandler(h)
 	sliceInf.Informer().AddEventHandler(h)
+	// Pods bound to this node, for their hostPorts (hostport.go).
+	pf := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 10*time.Minute,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.Node).String()
+		}))
+	podInf := pf.Core().V1().Pods()
+	podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(o any) {
+			if p.hostPortsChanged(nil, o) {
+				p.changed()
+			}
+		},
+		UpdateFunc: func(o, n any) {
+			if p.hostPortsChanged(o, n) {
+				p.changed()
+			}
+		},
+		DeleteFunc: func(o any) {
+			if p.hostPortsChanged(o, nil) {
+				p.changed()
+			}
+		},
+	})
 	f.Start(ctx.Done())
-	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("sync %v informer: %w", typ, ctx.Err())
+	pf.Start(ctx.Done())
+	for _, fac := range []informers.SharedInformerFactory{f, pf} {
+		for typ, ok := range fac.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				return fmt.Errorf("sync %v informer: %w", typ, ctx.Err())
+			}
 		}
 	}
 	go dp.RunGC(ctx, 30*time.Second)
-	go p.attachLoop(ctx)
+	attachDone := make(chan struct{})
+	go func() {
+		defer close(attachDone)
+		p.attachLoop(ctx)
+	}()
 	p.log.Info("service proxy running", "pins", dp.PinDir())
 	p.changed()
 	for {
 		select {
 		case <-ctx.Done():
+			<-attachDone // it uses nl and dp, closed when Run returns
 			return nil
 		case <-p.kick:
 		}
 		time.Sleep(cfg.Coalesce) // let a burst of events land in one sync
-		p.sync(svcInf.Lister(), sliceInf.Lister())
+		p.sync(svcInf.Lister(), sliceInf.Lister(), podInf.Lister())
 	}
 }
 
@@ -120,7 +179,7 @@ func (p *Proxy) changed() {
 	}
 }
 
-func (p *Proxy) sync(svcL corelisters.ServiceLister, sliceL discoverylisters.EndpointSliceLister) {
+func (p *Proxy) sync(svcL corelisters.ServiceLister, sliceL discoverylisters.EndpointSliceLister, podL corelisters.PodLister) {
 	p.mu.Lock()
 	since := p.pending
 	p.pending = time.Time{}
@@ -135,7 +194,16 @@ func (p *Proxy) sync(svcL corelisters.ServiceLister, sliceL discoverylisters.End
 		p.log.Error("list endpointslices from cache", "err", err)
 		return
 	}
-	desired := Desired(svcs, slices)
+	pods, err := podL.List(labels.Everything())
+	if err != nil {
+		p.log.Error("list pods from cache", "err", err)
+		return
+	}
+	hps, conflicts := hostPortServices(pods, p.cfg.Node, p.cfg.NodeIP)
+	desired, c2 := mergeHostPorts(Desired(svcs, slices), hps)
+	if conflicts = append(conflicts, c2...); p.warnOnce(&p.warnedHP, strings.Join(conflicts, ", ")) && len(conflicts) > 0 {
+		p.log.Warn("hostPorts already taken are not published; delete or move the pods", "conflicts", conflicts)
+	}
 	if err := p.rec.Update(desired); err != nil {
 		// Keep going: the next change or the retry below tries again.
 		p.log.Error("program service maps; will retry", "err", err, "services", len(desired))
@@ -145,16 +213,18 @@ func (p *Proxy) sync(svcL corelisters.ServiceLister, sliceL discoverylisters.End
 	if !since.IsZero() {
 		ProgrammingLatency.Observe(time.Since(since).Seconds())
 	}
-	p.log.Debug("service maps programmed", "services", len(desired), "took", time.Since(since))
+	p.log.Debug("service maps programmed", "services", len(desired), "hostPorts", len(hps), "took", time.Since(since))
 }
 
-// attachLoop attaches the balancer to every pod veth as it appears.
+// attachLoop attaches the balancer to every pod veth as it appears, and to
+// the uplink.
 func (p *Proxy) attachLoop(ctx context.Context) {
 	t := time.NewTicker(300 * time.Millisecond)
 	defer t.Stop()
 	for {
-		links, err := netlink.LinkList()
+		links, err := p.nl.LinkList()
 		if err == nil {
+			p.attachUplink(links)
 			live := map[string]bool{}
 			for _, l := range links {
 				name := l.Attrs().Name
@@ -168,6 +238,9 @@ func (p *Proxy) attachLoop(ctx context.Context) {
 				if err := p.dp.Attach(name, false); err != nil {
 					p.log.Warn("attach balancer to pod veth; will retry", "iface", name, "err", err)
 					continue
+				}
+				if err := p.vethSysctls(name); err != nil && p.warnOnce(&p.warnedSys, err.Error()) {
+					p.log.Warn("pod veth sysctls: replies translated on it may be dropped", "iface", name, "err", err)
 				}
 				p.attached[name] = true
 				p.log.Debug("balancer attached", "iface", name)
@@ -184,4 +257,48 @@ func (p *Proxy) attachLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// attachUplink attaches the balancer to the interface holding the node IP
+// (once, and again if that interface is recreated under the same name or
+// the node IP moves to another one). The TCX link is pinned like the pod
+// veths' ones: it stays after the agent stops, is re-adopted by the next
+// start and is removed with the node's pins.
+func (p *Proxy) attachUplink(links []netlink.Link) {
+	if !p.cfg.NodeIP.IsValid() {
+		return
+	}
+	name, err := p.uplinkName()
+	index := 0
+	for _, l := range links {
+		if l.Attrs().Name == name {
+			index = l.Attrs().Index
+		}
+	}
+	if err == nil && name == p.uplink && index == p.upIndex {
+		return
+	}
+	if err == nil {
+		err = p.dp.Attach(name, false)
+	}
+	if err != nil {
+		p.uplink = ""
+		if p.warnOnce(&p.warnedUp, err.Error()) {
+			p.log.Warn("attach balancer to the uplink; hostPorts are not reachable from other machines until it works; will retry",
+				"nodeIP", p.cfg.NodeIP, "err", err)
+		}
+		return
+	}
+	p.uplink, p.upIndex, p.warnedUp = name, index, ""
+	p.log.Info("balancer attached to the uplink for hostPorts", "iface", name, "nodeIP", p.cfg.NodeIP)
+}
+
+// warnOnce reports whether msg differs from the last warning kept in last
+// (each is used by one goroutine only).
+func (p *Proxy) warnOnce(last *string, msg string) bool {
+	if *last == msg {
+		return false
+	}
+	*last = msg
+	return true
 }
