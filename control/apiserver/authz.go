@@ -15,14 +15,18 @@ import (
 	"github.com/skiffnet/skiff/control/storage"
 )
 
-// user is the identity from a verified client certificate: CN is the user
-// name, O the groups.
+// user is the identity of a request: from a verified client certificate
+// (CN is the user name, O the groups) or, without one, from a verified
+// service-account bearer token (authn.go).
 type user struct {
 	Name   string
 	Groups []string
 }
 
 func userOf(r *http.Request) user {
+	if u, ok := r.Context().Value(userKey{}).(user); ok {
+		return u
+	}
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return user{Name: "system:anonymous", Groups: []string{"system:unauthenticated"}}
 	}
@@ -132,11 +136,24 @@ func verbOf(r *http.Request, req *request) string {
 	return strings.ToLower(r.Method)
 }
 
-// authorize lets system:masters do everything. A node identity may read
-// everything except pods' log, exec, attach and portforward (which reach
-// into other nodes' containers), and write only its own Node (and status),
-// its Lease in kube-node-lease, the status of and deletion of pods bound to
-// it, and events. Every other identity is refused with 403.
+// authorize is Skiff's fixed policy (there is no RBAC):
+//   - system:masters may do everything.
+//   - A node identity (system:node:<n> in system:nodes) may read everything
+//     except pods' log, exec, attach and portforward (which reach into
+//     other nodes' containers), and write only its own Node (and status),
+//     its Lease in kube-node-lease, the status of and deletion of pods
+//     bound to it, and events. It may create serviceaccounts/token, which
+//     the TokenRequest handler limits to tokens bound to a pod on its node
+//     running as that service account (nodeTokenAllowed).
+//   - A service account (system:serviceaccount:<ns>:<name>) may get, list
+//     and watch every resource in its own namespace except secrets (the
+//     objects and their status and scale, not pods' log, exec, attach or
+//     portforward), and nothing at the cluster scope.
+//   - Everyone may use the virtual review resources (SelfSubjectAccessReview,
+//     answered with these rules); discovery, OpenAPI and /version are not
+//     checked here.
+//
+// Everything else is refused with a 403 Status shaped as Kubernetes'.
 func (s *Server) authorize(r *http.Request, req *request) error {
 	u := userOf(r)
 	if u.isMaster() {
@@ -145,6 +162,10 @@ func (s *Server) authorize(r *http.Request, req *request) error {
 	verb := verbOf(r, req)
 	res := req.res
 	if res.Virtual {
+		return nil
+	}
+	if saNS, _, ok := u.serviceAccount(); ok && req.namespace == saNS && res.Namespaced && !(res.Group == "" && res.Name == "secrets") &&
+		(verb == "get" || verb == "list" || verb == "watch") && (req.sub == "" || req.sub == "status" || req.sub == "scale") {
 		return nil
 	}
 	if node := u.nodeName(); node != "" && !(res.Name == "pods" && kubeletSubresources[req.sub]) {
@@ -159,6 +180,8 @@ func (s *Server) authorize(r *http.Request, req *request) error {
 			return nil
 		case res.Name == "events" && (verb == "create" || verb == "patch" || verb == "update"):
 			return nil
+		case res.Group == "" && res.Name == "serviceaccounts" && req.sub == "token" && verb == "create":
+			return nil // limited to its own pods' tokens by nodeTokenAllowed
 		case res.Name == "pods" && req.name == "" && req.sub == "" && verb == "create":
 			return nil // only mirror pods bound to this node: checked against the body in create
 		case res.Name == "pods" && req.name != "" && (req.sub == "status" || (req.sub == "" && verb == "delete")):

@@ -94,6 +94,9 @@ func resourceList(group, version string) *metav1.APIResourceList {
 			case "eviction":
 				ar.Group, ar.Version, ar.Kind = "policy", "v1", "Eviction"
 				ar.Verbs = metav1.Verbs{"create"}
+			case "token":
+				ar.Group, ar.Version, ar.Kind = "authentication.k8s.io", "v1", "TokenRequest"
+				ar.Verbs = metav1.Verbs{"create"}
 			case "finalize":
 				ar.Verbs = metav1.Verbs{"update"}
 			case "log":

@@ -12,13 +12,40 @@
 // creates the cluster CA, the serving and admin certificates and
 // <data-dir>/admin.kubeconfig (certs.go).
 //
-// Authentication is by client certificate only (anonymous requests get a
-// 401 Status, except /healthz, /livez, /readyz, /cacerts and the join
-// endpoint). Authorization (authz.go): system:masters may do everything; a
-// node identity (CN system:node:<n>, O system:nodes) may read everything
-// but pods' log/exec/attach/portforward, and write only its own Node, its
-// Lease in kube-node-lease, the status and deletion of pods bound to it,
-// and events; anyone else gets 403. Nodes join (join.go) by checking GET
+// Authentication is by client certificate or, without one, by a
+// service-account bearer token (authn.go); anonymous requests and invalid,
+// expired or orphaned tokens get a 401 Status, except on /healthz, /livez,
+// /readyz, /cacerts and the join endpoint. Authorization (authz.go) is a
+// fixed policy: system:masters may do everything; a node identity (CN
+// system:node:<n>, O system:nodes) may read everything but pods'
+// log/exec/attach/portforward, and write only its own Node, its Lease in
+// kube-node-lease, the status and deletion of pods bound to it, events,
+// and tokens for pods bound to it; a service account
+// (system:serviceaccount:<ns>:<name>) may get, list and watch everything in
+// its own namespace except secrets, and ask SelfSubjectAccessReviews;
+// anyone else gets 403. Discovery, OpenAPI and /version need only
+// authentication.
+//
+// Service accounts (satoken.go, tokenrequest.go, saadmission.go): on first
+// start the server makes an ECDSA P-256 signing key, <data-dir>/pki/sa.key,
+// published in etcd like the CA so servers sharing etcd share it. POST
+// .../serviceaccounts/<name>/token (authentication.k8s.io/v1 TokenRequest,
+// what `kubectl create token` sends) returns an ES256 JWT: iss and default
+// aud https://kubernetes.default.svc.cluster.local, sub
+// system:serviceaccount:<ns>:<name>, exp/iat/nbf/jti and the kubernetes.io
+// claim (namespace, serviceaccount, and the bound pod, secret or node with
+// uids). expirationSeconds defaults to 3600 and must be at least 600. A
+// token authenticates while it is unexpired, carries the API audience and
+// its service account and bound object still exist with the same uids
+// (looked up with a 2 s cache). Creating a namespace creates its "default"
+// ServiceAccount at once; pod creation defaults spec.serviceAccountName,
+// refuses a missing account with 403 (waiting up to 2 s for "default"),
+// and, unless automountServiceAccountToken is false, adds the projected
+// kube-api-access-xxxxx volume (token, ca.crt from ConfigMap
+// kube-root-ca.crt, namespace) mounted at
+// /var/run/secrets/kubernetes.io/serviceaccount. Mirror pods are skipped.
+//
+// Nodes join (join.go) by checking GET
 // /cacerts against the CA hash in the token from JoinToken, then POSTing a
 // CSR with the token secret to /skiff/v1/join, which returns their client
 // certificate.

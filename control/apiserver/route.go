@@ -127,6 +127,8 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, req *request) 
 			s.handleBinding(w, r, req)
 		case req.sub == "eviction":
 			s.handleEviction(w, r, req)
+		case req.sub == "token":
+			s.handleTokenRequest(w, r, req)
 		default:
 			writeError(w, apierrors.NewMethodNotSupported(req.res.GR(), r.Method))
 		}

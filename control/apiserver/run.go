@@ -122,6 +122,10 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		return fail(err)
 	}
 	run.PKI = pki
+	saKeys, err := loadOrCreateSAKey(ctx, cli, o.DataDir)
+	if err != nil {
+		return fail(err)
+	}
 	store := storage.New(cli, StorageCodec)
 	srv, err := New(Config{Store: store, Alloc: alloc, ExtraHandlers: func(mux *http.ServeMux) error {
 		return openapi.Install(mux, OpenAPIKinds())
@@ -130,7 +134,7 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		return fail(fmt.Errorf("build API server: %w", err))
 	}
 	run.Server = srv
-	srv.PKI, srv.DataDir, srv.etcd = pki, o.DataDir, cli
+	srv.PKI, srv.DataDir, srv.etcd, srv.sa = pki, o.DataDir, cli, saKeys
 	go srv.publishJoinSecret(ctx, cli, 5*time.Second)
 	ln, err := net.Listen("tcp", net.JoinHostPort(o.BindAddress, strconv.Itoa(o.SecurePort)))
 	if err != nil {

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"log/slog"
 	"net/http"
@@ -28,6 +29,11 @@ type Server struct {
 	kubelet kubeletClient
 	// etcd holds the join secrets of servers sharing it (nil in tests).
 	etcd *clientv3.Client
+	// sa signs and verifies service-account tokens (satoken.go); nil
+	// means no TokenRequest and no bearer tokens.
+	sa *saKeys
+	// live caches the objects bearer tokens refer to (authn.go).
+	live liveCache
 }
 
 // Config configures a Server.
@@ -69,11 +75,24 @@ func (s *Server) Handler() http.Handler {
 		switch r.URL.Path {
 		case "/healthz", "/livez", "/readyz", "/cacerts", "/skiff/v1/join":
 		default:
-			if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-				st := apierrors.NewUnauthorized("Unauthorized")
-				writeError(w, st)
+			if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+				break // a verified client certificate comes first
+			}
+			tok, ok := bearerToken(r)
+			if !ok {
+				writeError(w, apierrors.NewUnauthorized("Unauthorized"))
 				return
 			}
+			ar, err := s.authenticateBearer(r, tok)
+			if err != nil {
+				if errors.Is(err, errBadToken) {
+					s.Log.Debug("bearer token refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", err)
+					err = apierrors.NewUnauthorized("Unauthorized")
+				}
+				writeError(w, err)
+				return
+			}
+			r = ar
 		}
 		s.mux.ServeHTTP(w, r)
 	})

@@ -111,6 +111,11 @@ func (s *Server) create(ctx context.Context, res *Resource, ns string, obj runti
 			return nil, err
 		}
 	}
+	if pod, ok := obj.(*corev1.Pod); ok {
+		if err := s.admitServiceAccount(ctx, pod); err != nil {
+			return nil, err
+		}
+	}
 	acc.SetUID(uuid.NewUUID())
 	acc.SetCreationTimestamp(metav1.Now())
 	acc.SetResourceVersion("")
@@ -138,6 +143,9 @@ func (s *Server) create(ctx context.Context, res *Resource, ns string, obj runti
 	if err := s.Store.Create(ctx, s.key(res, acc.GetNamespace(), acc.GetName()), obj); err != nil {
 		release()
 		return nil, storageErr(err, res, acc.GetName())
+	}
+	if res.Group == "" && res.Name == "namespaces" {
+		s.ensureDefaultServiceAccount(ctx, acc.GetName())
 	}
 	return obj, nil
 }

@@ -2,15 +2,24 @@
 //
 // In: a Kubernetes client (pods with spec.nodeName=<node> are watched
 // through a field-selected informer; ConfigMaps and Secrets are read on
-// demand), a containerd client in the "skiff" namespace with the runtime
-// option from node/containerd, and a podnet.Network for pod addresses.
+// demand; service-account tokens come from TokenRequest, POST
+// serviceaccounts/<sa>/token, always bound to the pod), a containerd
+// client in the "skiff" namespace with the runtime option from
+// node/containerd, and a podnet.Network for pod addresses.
 //
 // Out: per pod a pinned network namespace with a veth and an address from
 // the PodCIDR, /etc/hosts and /etc/resolv.conf files, volumes (emptyDir,
-// hostPath, configMap, secret) under DATA/pods/<uid>, init containers run
-// in order and then the containers, all sharing the pod namespace; restarts
-// with exponential back-off (10 s doubling to 5 min, CrashLoopBackOff);
-// liveness, readiness and startup probes (exec, httpGet, tcpSocket); pod
+// hostPath, configMap, secret, downwardAPI, projected) under
+// DATA/pods/<uid>. Projected volumes (serviceAccountToken, configMap,
+// secret and downwardAPI sources, such as the kube-api-access-* volume)
+// and downwardAPI volumes are written atomically through a "..data"
+// symlink and rewritten every minute while the pod runs: tokens are
+// renewed after 80% of their lifetime (at most daily) and dropped when the
+// pod goes; a failure is a FailedMount event and the pod waits. Init
+// containers run in order and then the containers, all sharing the pod
+// namespace; restarts with exponential back-off (10 s doubling to 5 min,
+// CrashLoopBackOff); liveness, readiness and startup probes (exec,
+// httpGet, tcpSocket); pod
 // status written through UpdateStatus; graceful termination (preStop,
 // SIGTERM, grace period, SIGKILL, network teardown, final delete with
 // grace 0). Container output goes to DATA/pods/<uid>/logs/<container>/<n>.log

@@ -150,8 +150,14 @@ func hostsFile(pod *v1.Pod, podIP, domain string) string {
 }
 
 // prepareVolumes materialises the pod's volumes under dir/volumes and
-// returns the host path of each by name.
+// returns the host path of each by name. Service-account tokens of
+// projected volumes come from a token manager of its own (no cache).
 func prepareVolumes(ctx context.Context, client kubernetes.Interface, pod *v1.Pod, dir string) (map[string]string, error) {
+	return prepareVolumesWith(ctx, client, newTokenManager(client, nil, nil), pod, dir)
+}
+
+// prepareVolumesWith is prepareVolumes with the kubelet's token manager.
+func prepareVolumesWith(ctx context.Context, client kubernetes.Interface, tokens *tokenManager, pod *v1.Pod, dir string) (map[string]string, error) {
 	paths := map[string]string{}
 	for _, vol := range pod.Spec.Volumes {
 		vdir := filepath.Join(dir, "volumes", vol.Name)
@@ -228,8 +234,13 @@ func prepareVolumes(ctx context.Context, client kubernetes.Interface, pod *v1.Po
 				return nil, fmt.Errorf("volume %s: %w", vol.Name, err)
 			}
 			paths[vol.Name] = vdir
+		case vol.Projected != nil, vol.DownwardAPI != nil:
+			if err := writeProjected(ctx, client, tokens, pod, &vol, vdir); err != nil {
+				return nil, err
+			}
+			paths[vol.Name] = vdir
 		default:
-			return nil, fmt.Errorf("volume %s: unsupported volume type (skiff supports emptyDir, hostPath, configMap and secret)", vol.Name)
+			return nil, fmt.Errorf("volume %s: unsupported volume type (skiff supports emptyDir, hostPath, configMap, secret, downwardAPI and projected)", vol.Name)
 		}
 	}
 	return paths, nil

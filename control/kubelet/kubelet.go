@@ -86,6 +86,9 @@ type Kubelet struct {
 
 	logClock logClock // log file growth, for logs --since and --timestamps
 
+	tokens         *tokenManager // service-account tokens of projected volumes
+	projectedEvery time.Duration // how often projected volumes are rewritten
+
 	pullerMu sync.Mutex
 	puller   *skctrd.Puller // SetImagePuller, or a default one on first use
 }
@@ -126,7 +129,9 @@ func New(cfg Config) (*Kubelet, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "pods"), 0o711); err != nil {
 		return nil, fmt.Errorf("kubelet: create pod dir: %w", err)
 	}
-	return &Kubelet{cfg: cfg, log: cfg.Logger.With("component", "kubelet", "node", cfg.NodeName), workers: map[types.UID]*podWorker{}, dial: nsDialer(cfg.HostNetNS)}, nil
+	log := cfg.Logger.With("component", "kubelet", "node", cfg.NodeName)
+	return &Kubelet{cfg: cfg, log: log, workers: map[types.UID]*podWorker{}, dial: nsDialer(cfg.HostNetNS),
+		tokens: newTokenManager(cfg.Client, nil, log), projectedEvery: time.Minute}, nil
 }
 
 func (k *Kubelet) podDir(uid types.UID) string {
@@ -217,6 +222,7 @@ func (k *Kubelet) onPod(obj any) {
 			delete(k.workers, pod.UID)
 		}
 		k.mu.Unlock()
+		k.tokens.forget(pod.UID)
 	}()
 }
 

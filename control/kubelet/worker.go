@@ -39,6 +39,8 @@ type podWorker struct {
 	ctrs       []*ctrState
 	initFailed bool
 	lastStatus *v1.PodStatus
+
+	projectedAt time.Time // projected volumes last written
 }
 
 func newPodWorker(k *Kubelet, pod *v1.Pod) *podWorker {
@@ -183,11 +185,12 @@ func (w *podWorker) writeEtcAndVolumes(ctx context.Context) error {
 			return fmt.Errorf("write pod %s: %w", name, err)
 		}
 	}
-	vols, err := prepareVolumes(ctx, w.k.cfg.Client, w.pod, w.dir)
+	vols, err := prepareVolumesWith(ctx, w.k.cfg.Client, w.k.tokens, w.volumePodLocked(), w.dir)
 	if err != nil {
 		return err
 	}
 	w.volumes = vols
+	w.projectedAt = w.k.tokens.now()
 	return nil
 }
 
@@ -200,12 +203,15 @@ func (w *podWorker) step(ctx context.Context) {
 		if err := w.setupSandbox(ctx); err != nil {
 			if w.sandboxErr != err.Error() {
 				w.log.Error("pod sandbox set-up failed; retrying", "err", err)
+				w.mountFailedLocked(err)
 			}
 			w.sandboxErr = err.Error()
 			return
 		}
 		w.sandbox, w.sandboxErr = true, ""
 		w.adoptLocked(ctx)
+	} else {
+		w.refreshProjectedLocked(ctx)
 	}
 	if w.terminalLocked() != "" {
 		return

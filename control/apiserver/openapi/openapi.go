@@ -24,7 +24,7 @@ type Kind struct {
 	Object runtime.Object
 	// ListObject is the typed list, e.g. &appsv1.DeploymentList{}.
 	ListObject runtime.Object
-	// Subresources such as "status", "scale", "binding", "eviction", "log",
+	// Subresources such as "status", "scale", "binding", "eviction", "token", "log",
 	// "exec", "attach", "portforward".
 	Subresources []string
 }

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -159,10 +160,13 @@ func kindPaths(k Kind) map[string][]op {
 				{method: "patch", id: "patch" + tok + scope + kind + suffix, action: "patch", desc: "partially update " + sub + " of the specified " + kind,
 					params: append(append([]param{}, itemParams...), append(write, pForce)...), body: patch, patch: true, resp: t, created: true, gvk: sgvk},
 			}
-		case "binding", "eviction":
+		case "binding", "eviction", "token":
 			t, sgvk, suffix := reflect.TypeOf(corev1.Binding{}), gvkExt("", "v1", "Binding"), "Binding"
-			if sub == "eviction" {
+			switch sub {
+			case "eviction":
 				t, sgvk, suffix = reflect.TypeOf(policyv1.Eviction{}), gvkExt("policy", "v1", "Eviction"), "Eviction"
+			case "token":
+				t, sgvk, suffix = reflect.TypeOf(authenticationv1.TokenRequest{}), gvkExt("authentication.k8s.io", "v1", "TokenRequest"), "Token"
 			}
 			paths[p] = []op{
 				{method: "post", id: "create" + tok + scope + kind + suffix, action: "post", desc: "create " + sub + " of a " + kind,

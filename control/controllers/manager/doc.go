@@ -6,7 +6,8 @@
 // out nothing itself: while it holds the coordination.k8s.io/v1 Lease
 // kube-system/skiff-controller-manager it builds one shared informer
 // factory and runs the endpoints, node lifecycle, deployment, replicaset,
-// daemonset, job, garbage collector, namespace and serviceaccount
+// daemonset, job, garbage collector, namespace, serviceaccount and rootca
+// (kube-root-ca.crt, given Options.RootCA or the client configuration's CA)
 // controllers plus the scheduler on it; when the Lease is lost they all stop
 // and it campaigns again.
 package manager

@@ -29,6 +29,7 @@ import (
 	"github.com/skiffnet/skiff/control/controllers/namespace"
 	"github.com/skiffnet/skiff/control/controllers/nodelifecycle"
 	"github.com/skiffnet/skiff/control/controllers/replicaset"
+	"github.com/skiffnet/skiff/control/controllers/rootca"
 	"github.com/skiffnet/skiff/control/controllers/serviceaccount"
 	"github.com/skiffnet/skiff/control/scheduler"
 )
@@ -55,6 +56,10 @@ type Options struct {
 	NodeLifecycle nodelifecycle.Options
 	Scheduler     scheduler.Options
 	Logger        *slog.Logger
+	// RootCA is the cluster CA (PEM) the rootca controller publishes as
+	// ConfigMap kube-root-ca.crt in every namespace. Start fills it from
+	// the client configuration's CA; when empty the controller does not run.
+	RootCA []byte
 }
 
 func (o *Options) defaults() {
@@ -90,6 +95,16 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "skiff-controller-manager"
+	}
+	if len(opts.RootCA) == 0 {
+		opts.RootCA = cfg.TLSClientConfig.CAData
+		if len(opts.RootCA) == 0 && cfg.TLSClientConfig.CAFile != "" {
+			ca, err := os.ReadFile(cfg.TLSClientConfig.CAFile)
+			if err != nil {
+				return fmt.Errorf("controller manager: read the cluster CA for kube-root-ca.crt: %w", err)
+			}
+			opts.RootCA = ca
+		}
 	}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -237,6 +252,14 @@ func runControllers(ctx context.Context, client kubernetes.Interface, opts Optio
 		{"garbagecollector", garbagecollector.New(client, factory).Run},
 		{"namespace", namespace.New(client, factory).Run},
 		{"serviceaccount", serviceaccount.New(client, factory).Run},
+	}
+	if len(opts.RootCA) > 0 {
+		queued = append(queued, struct {
+			name string
+			run  func(context.Context, int)
+		}{"rootca", rootca.New(client, factory, opts.RootCA).Run})
+	} else {
+		log.Warn("no cluster CA given; ConfigMap kube-root-ca.crt is not published and pods cannot verify the API server")
 	}
 	for _, q := range queued {
 		runners = append(runners, runner{q.name, func(ctx context.Context) error { q.run(ctx, opts.Workers); return nil }})
