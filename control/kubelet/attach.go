@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	ctrd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
@@ -18,11 +19,15 @@ import (
 
 // Attach connects s to the running container of pod ns/name: the output
 // the instance writes from now on goes to s.Stdout (or s.Stderr when no
-// Stdout was requested; the log file merges both streams), and, when the
-// container has spec.stdin and was started with a stdin FIFO (taskIO),
-// s.Stdin is copied to the container's stdin. It returns when the instance
-// exits, the client's output stream fails, or ctx ends. TTY and resize are
-// ignored: containers run without a terminal.
+// Stdout was requested; the log file merges both streams, and a terminal
+// has only one), and, when the container has spec.stdin and was started
+// with a stdin FIFO (taskIO), s.Stdin is copied to the container's stdin
+// (its terminal, with spec.tty). For a container with spec.tty, size
+// changes on s.Resize resize its terminal. With spec.stdinOnce the end of
+// the first session's stdin closes the container's stdin. Output is read
+// back from the log file, so any number of sessions, or none, never hold
+// the container up. It returns when the instance exits, the client's
+// output stream fails, or ctx ends.
 func (k *Kubelet) Attach(ctx context.Context, ns, name, container string, s Streams) error {
 	w, inst, spec, restart, err := k.attachTarget(ns, name, container, s.Stdin != nil)
 	if err != nil {
@@ -32,15 +37,11 @@ func (k *Kubelet) Attach(ctx context.Context, ns, name, container string, s Stre
 	if out == nil {
 		out = s.Stderr
 	}
-	// Drain resize events nobody applies so the sender never blocks.
-	if s.Resize != nil {
-		go func() {
-			for range s.Resize {
-			}
-		}()
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if s.Resize != nil {
+		go k.applyResizes(ctx, inst, spec.TTY, s.Resize)
+	}
 	// Output first, from the current end, so that replies to the input
 	// are not missed.
 	var logf *os.File
@@ -62,7 +63,7 @@ func (k *Kubelet) Attach(ctx context.Context, ns, name, container string, s Stre
 		go func() {
 			_, err := io.Copy(f, s.Stdin)
 			f.Close()
-			if spec.StdinOnce {
+			if spec.StdinOnce && inst.stdinClosed.CompareAndSwap(false, true) {
 				if err := inst.task.CloseIO(context.WithoutCancel(ctx), ctrd.WithStdinCloser); err != nil {
 					k.log.Debug("close container stdin after attach (stdinOnce)", "err", err)
 				}
@@ -79,11 +80,84 @@ func (k *Kubelet) Attach(ctx context.Context, ns, name, container string, s Stre
 		}
 		return nil
 	}
-	_, err = io.Copy(out, &followReader{ctx: ctx, f: logf, done: inst.done})
+	_, err = io.Copy(out, &liveReader{ctx: ctx, f: logf, done: inst.done})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("copy container output: %w", err)
 	}
 	return nil
+}
+
+// applyResizes resizes the terminal of inst (when it has one) to each size
+// on sizes until ctx ends or sizes closes.
+func (k *Kubelet) applyResizes(ctx context.Context, inst *instance, tty bool, sizes <-chan TermSize) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case sz, ok := <-sizes:
+			if !ok {
+				return
+			}
+			if !tty || sz.Width == 0 || sz.Height == 0 {
+				continue // no terminal to resize, or nothing to apply
+			}
+			if err := inst.task.Resize(ctx, uint32(sz.Width), uint32(sz.Height)); err != nil {
+				k.log.Debug("resize container terminal", "id", inst.id, "err", err)
+			}
+		}
+	}
+}
+
+// liveReader follows a log file for an attach session until done closes
+// or ctx ends. It checks for new output within milliseconds while output
+// flows and backs off to liveMaxWait when idle, so a terminal session
+// feels immediate without a busy loop.
+type liveReader struct {
+	ctx  context.Context
+	f    *os.File
+	done <-chan struct{}
+	wait time.Duration
+	// after done: when to stop waiting for the logger's last writes
+	deadline time.Time
+}
+
+const (
+	liveMinWait = 5 * time.Millisecond
+	liveMaxWait = 100 * time.Millisecond
+	// liveTail is how long output may still reach the log after the
+	// instance's exit is recorded (the TTY logger is a separate process).
+	liveTail = 300 * time.Millisecond
+)
+
+func (r *liveReader) Read(p []byte) (int, error) {
+	for {
+		n, err := r.f.Read(p)
+		if n > 0 {
+			r.wait = 0
+			return n, nil
+		}
+		if err != nil && err != io.EOF {
+			return 0, err
+		}
+		if !r.deadline.IsZero() && time.Now().After(r.deadline) {
+			return 0, io.EOF
+		}
+		r.wait = min(max(2*r.wait, liveMinWait), liveMaxWait)
+		t := time.NewTimer(r.wait)
+		select {
+		case <-r.done:
+			if r.deadline.IsZero() {
+				r.deadline = time.Now().Add(liveTail)
+				r.wait = 0
+			}
+			r.done = nil // a nil channel: wait on the timer from now on
+			<-t.C
+		case <-r.ctx.Done():
+			t.Stop()
+			return 0, io.EOF
+		case <-t.C:
+		}
+	}
 }
 
 // CheckAttach reports, as a Status error, why attaching to container of
@@ -118,6 +192,9 @@ func (k *Kubelet) attachTarget(ns, name, container string, stdin bool) (*podWork
 		if !spec.Stdin {
 			return nil, nil, spec, 0, apierrors.NewBadRequest(fmt.Sprintf("container %s of pod %s does not accept stdin: set stdin: true in its spec, or attach without -i", spec.Name, name))
 		}
+		if inst.stdinClosed.Load() {
+			return nil, nil, spec, 0, apierrors.NewBadRequest(fmt.Sprintf("container %s of pod %s has stdinOnce and an earlier attach session already closed its stdin; attach without -i, or restart the pod", spec.Name, name))
+		}
 		if st, err := os.Stat(w.stdinFIFO(spec.Name, restart)); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
 			return nil, nil, spec, 0, apierrors.NewBadRequest(fmt.Sprintf("container %s of pod %s was started without a stdin pipe; delete the pod to recreate it, or attach without -i", spec.Name, name))
 		}
@@ -145,16 +222,24 @@ func (w *podWorker) stdinFIFO(name string, restart int32) string {
 	return filepath.Join(w.dir, "stdin", name, strconv.Itoa(int(restart)))
 }
 
-// taskIO returns the IO for a new instance: output appended to logFile and,
-// for containers with spec.stdin, a stdin FIFO that Attach writes to. It is
+// taskIO returns the IO for a new instance: output appended to logFile
+// (through the TTY logger for containers with spec.tty, tty.go) and, for
+// containers with spec.stdin, a stdin FIFO that Attach writes to. It is
 // meant for container.go's NewTask call:
 //
 //	task, err := ctr.NewTask(ctx, w.taskIO(&c.spec, restart, logFile))
 func (w *podWorker) taskIO(spec *v1.Container, restart int32, logFile string) cio.Creator {
-	if !spec.Stdin {
+	var fifo string
+	if spec.Stdin {
+		fifo = w.stdinFIFO(spec.Name, restart)
+	}
+	switch {
+	case spec.TTY:
+		return ttyIO(fifo, logFile)
+	case fifo == "":
 		return cio.LogFile(logFile)
 	}
-	return stdinLogIO(w.stdinFIFO(spec.Name, restart), logFile)
+	return stdinLogIO(fifo, logFile)
 }
 
 // stdinLogIO is cio.LogFile plus a stdin FIFO at fifo. The shim keeps its
@@ -165,12 +250,8 @@ func stdinLogIO(fifo, logFile string) cio.Creator {
 		if err != nil {
 			return nil, err
 		}
-		if err := os.MkdirAll(filepath.Dir(fifo), 0o700); err != nil {
+		if err := makeFIFO(fifo); err != nil {
 			return nil, err
-		}
-		_ = os.Remove(fifo)
-		if err := unix.Mkfifo(fifo, 0o600); err != nil {
-			return nil, fmt.Errorf("create stdin fifo %s: %w", fifo, err)
 		}
 		return &fileIO{cfg: cio.Config{Stdin: fifo, Stdout: uri.String(), Stderr: uri.String()}}, nil
 	}

@@ -17,6 +17,19 @@ import (
 	"github.com/skiffnet/skiff/internal/nstest"
 )
 
+// The containerd shim runs this test binary as the TTY logger of
+// containers with tty: true (ttyLogBinary is os.Executable), as it runs
+// `skiff tty-log` for the agent.
+func init() {
+	if len(os.Args) == 3 && os.Args[1] == TTYLogCommand {
+		if err := RunTTYLogger(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+}
+
 // The IO taskIO gives containers with spec.stdin: output to the log file
 // and a stdin FIFO that openStdin writes to, which stays open across
 // writers until CloseIO.
@@ -96,5 +109,68 @@ func waitLog(t *testing.T, path, want string) {
 		return strings.Contains(string(got), want)
 	}) {
 		t.Fatalf("log %s: %q, want %q", path, got, want)
+	}
+}
+
+// The IO ttyIO gives containers with spec.tty: a terminal whose output the
+// shim hands to the TTY logger (this test binary), input from the stdin
+// FIFO, a resizable console; CloseIO hangs the terminal up.
+func TestPrivilegedTTYIO(t *testing.T) {
+	nstest.RequirePrivileged(t)
+	ctx := context.Background()
+	env := newKubeletEnv(t, fake.NewSimpleClientset())
+	cl := env.cfg.Containerd
+	image, err := cl.GetImage(ctx, "docker.io/skiff/testapp:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := image.Unpack(ctx, "overlayfs"); err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("%s-tty", env.prefix)
+	ctr, err := cl.NewContainer(ctx, id, ctrd.WithImage(image), ctrd.WithSnapshotter("overlayfs"),
+		ctrd.WithNewSnapshot(id, image), env.cfg.RuntimeOpts,
+		ctrd.WithNewSpec(oci.WithImageConfig(image), oci.WithProcessArgs("/bin/sh"), withTTY))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer removeContainer(context.Background(), ctr)
+	dir := t.TempDir()
+	fifo, logFile := filepath.Join(dir, "stdin", "app", "0"), filepath.Join(dir, "logs", "0.log")
+	task, err := ctr.NewTask(ctx, ttyIO(fifo, logFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exitCh, err := task.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, logFile, "# ") // the shell's prompt, with nobody attached
+	if err := task.Resize(ctx, 101, 33); err != nil {
+		t.Fatal(err)
+	}
+	f, err := openStdin(fifo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The terminal echoes the line as typed; only the shell prints "hi-3".
+	if _, err := io.WriteString(f, "stty size; echo hi-$((1+2)) $TERM\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	waitLog(t, logFile, "33 101\r\nhi-3 xterm\r\n")
+	if err := task.CloseIO(ctx, ctrd.WithStdinCloser); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exitCh:
+	case <-time.After(20 * time.Second):
+		t.Fatal("shell did not end after its terminal's input was closed")
+	}
+	if _, err := task.Delete(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

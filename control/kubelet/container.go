@@ -55,6 +55,7 @@ type instance struct {
 	done         chan struct{} // closed once the exit is recorded
 	cancelProbes context.CancelFunc
 	killReason   atomic.Value // string: why the kubelet killed it
+	stdinClosed  atomic.Bool  // stdinOnce: an attach session closed its stdin
 }
 
 // normalizeImage expands a short image name ("nginx") to its full form
@@ -139,6 +140,9 @@ func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 	}
 	if c.spec.WorkingDir != "" {
 		opts = append(opts, oci.WithProcessCwd(c.spec.WorkingDir))
+	}
+	if c.spec.TTY {
+		opts = append(opts, withTTY) // after WithEnv: TERM joins the env
 	}
 	opts = append(opts, resourceOpts(&c.spec)...)
 	if sc := c.spec.SecurityContext; sc != nil {

@@ -19,7 +19,10 @@
 // containers run in order and then the containers, all sharing the pod
 // namespace; restarts with exponential back-off (10 s doubling to 5 min,
 // CrashLoopBackOff); liveness, readiness and startup probes (exec,
-// httpGet, tcpSocket); pod
+// httpGet, tcpSocket); containers with tty: true get a terminal whose
+// output containerd's shim hands to `skiff tty-log`, which appends it to the
+// container log (tty.go), while Attach writes to its stdin FIFO, applies
+// resizes and honours stdinOnce; pod
 // status written through UpdateStatus; graceful termination (preStop,
 // SIGTERM, grace period, SIGKILL, network teardown, final delete with
 // grace 0). Container output goes to DATA/pods/<uid>/logs/<container>/<n>.log

@@ -258,7 +258,7 @@ func (s *Server) serveAttach(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	s.log.Info("attach", "pod", ns+"/"+pod, "container", ctr, "stdin", opts.Stdin)
+	s.log.Info("attach", "pod", ns+"/"+pod, "container", ctr, "tty", opts.TTY, "stdin", opts.Stdin)
 	remotecommand.ServeAttach(w, r, &streamer{k: s.cfg.Kubelet, ns: ns, opts: opts}, pod, "", ctr, opts,
 		s.cfg.IdleTimeout, s.cfg.StreamCreationTimeout, remotecommand.SupportedStreamingProtocols)
 }
