@@ -51,6 +51,7 @@ spec:
 	c.kubectl("wait", "--for=condition=Ready", "pod/client", "--timeout=60s")
 	vip := c.kubectl("get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}")
 	podNS := n.podNetns(t, "default", "client")
+	checkServiceAccountToken(t, c, "client")
 
 	// Every backend answers through the VIP.
 	seen := map[string]int{}
@@ -129,4 +130,41 @@ func findNetns(t *testing.T, uid string) string {
 	t.Fatalf("no network namespace for pod uid %s:\n%s", uid, out)
 	return ""
 
+}
+
+// checkServiceAccountToken: the kube-api-access volume the API server
+// injects holds a token the kubelet got through TokenRequest, the cluster
+// CA and the namespace; the token, used alone, authenticates as the pod's
+// service account, which may read its namespace but not its secrets.
+func checkServiceAccountToken(t *testing.T, c *cluster, pod string) {
+	t.Helper()
+	const dir = "/var/run/secrets/kubernetes.io/serviceaccount/"
+	tok := strings.TrimSpace(c.kubectl("exec", pod, "--", "cat", dir+"token"))
+	if strings.Count(tok, ".") != 2 {
+		t.Fatalf("%stoken is not a JWT: %q", dir, tok)
+	}
+	if ns := c.kubectl("exec", pod, "--", "cat", dir+"namespace"); ns != "default" {
+		t.Fatalf("%snamespace is %q, want default", dir, ns)
+	}
+	ca := c.kubectl("exec", pod, "--", "cat", dir+"ca.crt")
+	if !strings.HasPrefix(ca, "-----BEGIN CERTIFICATE-----") {
+		t.Fatalf("%sca.crt is not a certificate: %q", dir, ca)
+	}
+	caFile := filepath.Join(c.dir, "pod-ca.crt")
+	if err := os.WriteFile(caFile, []byte(ca), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	asPod := func(args ...string) (string, error) {
+		cmd := exec.Command("kubectl", append([]string{"--kubeconfig", os.DevNull, "--server", c.serverURL(),
+			"--certificate-authority", caFile, "--token", tok}, args...)...)
+		cmd.Env = append(os.Environ(), "HOME="+c.dir)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := asPod("get", "pod", pod, "-n", "default", "-o", "name"); err != nil || strings.TrimSpace(out) != "pod/"+pod {
+		t.Fatalf("the pod's own token cannot read the pod: %v %s", err, out)
+	}
+	if out, err := asPod("get", "secrets", "-n", "default"); err == nil || !strings.Contains(out, "Forbidden") {
+		t.Fatalf("the pod's token may list secrets: %v %s", err, out)
+	}
 }
