@@ -97,6 +97,9 @@ func (s *Server) Client() (*kubernetes.Clientset, error) {
 	return kubernetes.NewForConfig(rc)
 }
 
+// PID is the server process's id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
 // RSS returns the server's resident and peak resident memory in bytes.
 func (s *Server) RSS() (cur, peak int64, err error) { return RSS(s.cmd.Process.Pid) }
 

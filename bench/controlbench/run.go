@@ -28,6 +28,7 @@ type Config struct {
 	Replicas    int32  // replicas each (10)
 	Workers     int    // concurrent creators (8)
 	Samples     int    // list and watch-delivery samples (200)
+	ProfileDir  string // if set, the server's heap profile and smaps_rollup are saved here at the end
 	Timeout     time.Duration
 	Logger      *slog.Logger
 }
@@ -130,6 +131,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	time.Sleep(3 * time.Second) // let controllers settle before reading memory
 	if res.RSS, res.PeakRSS, err = srv.RSS(); err != nil {
 		return nil, err
+	}
+	if cfg.ProfileDir != "" {
+		if err := saveProfiles(ctx, client, cfg.ProfileDir, srv.PID()); err != nil {
+			log.Warn("could not save the server's profiles", "err", err)
+		}
 	}
 	res.Finished = time.Now().UTC()
 	return res, nil

@@ -29,6 +29,7 @@ import (
 	"github.com/skiffnet/skiff/control/kubelet"
 	"github.com/skiffnet/skiff/dataplane/podnet"
 	"github.com/skiffnet/skiff/dns/nodelocal"
+	"github.com/skiffnet/skiff/internal/memtarget"
 	skctrd "github.com/skiffnet/skiff/node/containerd"
 	"github.com/skiffnet/skiff/node/kubeletapi"
 	"github.com/skiffnet/skiff/node/nodeip"
@@ -58,6 +59,7 @@ func runAgent(args []string) error {
 	kubeletBind := fs.String("kubelet-bind-address", "", "address the kubelet API listens on (default: --node-ip)")
 	manifestDir := fs.String("pod-manifest-path", staticpods.DefaultDir, "directory of static pod manifests (*.yaml, *.yml, *.json, one Pod each), run on this node as mirror pods (empty: off)")
 	noNodeLocalDNS := fs.Bool("disable-node-local-dns", false, "do not serve cluster DNS on this node (pods use the kube-dns Service)")
+	memTarget := fs.String("memory-target", "40Mi", "keep the Go heap near this size by collecting garbage earlier; it rises with the live data (0: Go's default; GOMEMLIMIT overrides)")
 	var regFlags skctrd.RegistryFlags
 	regFlags.Register(fs) // --registry-config FILE, --insecure-registry HOST:PORT
 	if err := fs.Parse(args); err != nil {
@@ -66,6 +68,10 @@ func runAgent(args []string) error {
 	regCfg, err := regFlags.Load()
 	if err != nil {
 		return err
+	}
+	memBase, err := memtarget.Parse(*memTarget)
+	if err != nil {
+		return fmt.Errorf("--memory-target: %w", err)
 	}
 	if *kubeconfig == "" && (*server == "" || *token == "") {
 		return errors.New("give --server and --token (from `skiff token create` on the server), or --kubeconfig")
@@ -123,6 +129,7 @@ func runAgent(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := slog.Default().With("component", "agent", "node", *nodeName)
+	go memtarget.Run(ctx, memBase, log)
 
 	node, err := kubelet.RegisterNode(ctx, client, kubelet.NodeInfo{Name: *nodeName, IP: *nodeIP, PodCIDR: *podCIDR, DataDir: dir, KubeletPort: *kubeletPort})
 	if err != nil {

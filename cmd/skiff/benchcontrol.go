@@ -25,6 +25,7 @@ func runBenchControl(args []string) error {
 	deps := fs.Int("deployments", envInt("BENCH_DEPLOYMENTS", 1000), "Deployments to create (BENCH_DEPLOYMENTS)")
 	replicas := fs.Int("replicas", envInt("BENCH_REPLICAS", 10), "replicas per Deployment (BENCH_REPLICAS)")
 	out := fs.String("out", envOr("BENCH_OUT", "bench/results/control-latest.json"), "JSON result file (BENCH_OUT)")
+	profiles := fs.String("profile-dir", os.Getenv("BENCH_PROFILE_DIR"), "save the server's heap profile and smaps_rollup here at the end (BENCH_PROFILE_DIR)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -34,6 +35,7 @@ func runBenchControl(args []string) error {
 	return runChildBench("control-plane bench", *out, func(ctx context.Context, self string) (benchReport, error) {
 		res, err := controlbench.Run(ctx, controlbench.Config{
 			Binary: self, Nodes: *nodes, Deployments: *deps, Replicas: int32(*replicas), Logger: slog.Default(),
+			ProfileDir: *profiles,
 		})
 		if err != nil {
 			return nil, err

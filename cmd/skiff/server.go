@@ -16,6 +16,7 @@ import (
 	"github.com/skiffnet/skiff/control/apiserver"
 	"github.com/skiffnet/skiff/control/controllers/manager"
 	"github.com/skiffnet/skiff/control/storage"
+	"github.com/skiffnet/skiff/internal/memtarget"
 )
 
 // controllerStarters run inside `skiff server` with an in-process admin
@@ -44,8 +45,13 @@ func runServer(args []string) error {
 	clusterDNS := fs.String("cluster-dns", "", "cluster DNS Service IP (default: the 10th address of --service-cidr, 10.96.0.10)")
 	dnsPort := fs.Int("dns-port", 53, "serve the fallback cluster DNS on the advertise address at this port (0: off)")
 	noControllers := fs.Bool("disable-controllers", false, "serve the API only; run no controllers or scheduler in this process")
+	memTarget := fs.String("memory-target", "128Mi", "keep the Go heap near this size by collecting garbage earlier; it rises with the live data (0: Go's default; GOMEMLIMIT overrides)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	memBase, err := memtarget.Parse(*memTarget)
+	if err != nil {
+		return fmt.Errorf("--memory-target: %w", err)
 	}
 	o := apiserver.Options{DataDir: *dataDir, BindAddress: *bind, SecurePort: *port,
 		EtcdTLS: storage.TLSFiles{CAFile: *caFile, CertFile: *certFile, KeyFile: *keyFile}, ServiceCIDR: *serviceCIDR, ClusterCIDR: *clusterCIDR}
@@ -62,6 +68,7 @@ func runServer(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go memtarget.Run(ctx, memBase, slog.Default())
 	run, err := apiserver.Start(ctx, o)
 	if err != nil {
 		return err
