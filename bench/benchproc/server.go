@@ -128,6 +128,30 @@ func RSS(pid int) (cur, peak int64, err error) {
 	return cur, peak, nil
 }
 
+// RSSParts splits the resident memory of process pid into anonymous
+// memory (heap, stacks) and file-backed pages (mostly the mapped skiff
+// executable, shared by every process running it).
+func RSSParts(pid int) (anon, file int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "RssAnon:":
+			anon = kb * 1024
+		case "RssFile:":
+			file = kb * 1024
+		}
+	}
+	return anon, file, nil
+}
+
 // Stop ends the server (SIGTERM, then SIGKILL after 10 s).
 func (s *Server) Stop() {
 	if s.cmd.Process != nil {

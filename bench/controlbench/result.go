@@ -43,6 +43,8 @@ type Result struct {
 	IdleRSS       int64        `json:"server_rss_idle_bytes"`
 	RSS           int64        `json:"server_rss_bytes"`
 	PeakRSS       int64        `json:"server_rss_peak_bytes"`
+	RSSAnon       int64        `json:"server_rss_anon_bytes"`
+	RSSFile       int64        `json:"server_rss_file_bytes"`
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
@@ -70,6 +72,7 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "\n  %-34s %10.0f MiB\n", "server RSS idle", mib(r.IdleRSS))
 	fmt.Fprintf(w, "  %-34s %10.0f MiB  (target < %d MiB at 10 000 pods: %s)\n", fmt.Sprintf("server RSS at %d pods", r.Pods),
 		mib(r.RSS), TargetRSSBytes>>20, verdict(r.RSS < TargetRSSBytes))
+	fmt.Fprintf(w, "  %-34s %10.0f MiB anonymous + %.0f MiB file-backed (the mapped skiff executable, etcd's db)\n", "  of which", mib(r.RSSAnon), mib(r.RSSFile))
 	fmt.Fprintf(w, "  %-34s %10.0f MiB\n", "server RSS peak", mib(r.PeakRSS))
 }
 

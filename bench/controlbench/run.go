@@ -132,6 +132,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if res.RSS, res.PeakRSS, err = srv.RSS(); err != nil {
 		return nil, err
 	}
+	res.RSSAnon, res.RSSFile, _ = benchproc.RSSParts(srv.PID())
 	if cfg.ProfileDir != "" {
 		if err := saveProfiles(ctx, client, cfg.ProfileDir, srv.PID()); err != nil {
 			log.Warn("could not save the server's profiles", "err", err)

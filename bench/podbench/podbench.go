@@ -98,6 +98,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if res.AgentRSS, res.AgentRSSPeak, err = benchproc.RSS(agent.PID()); err != nil {
 		return nil, err
 	}
+	res.AgentRSSAnon, res.AgentRSSFile, _ = benchproc.RSSParts(agent.PID())
 	if pid := agent.ContainerdPID(); pid != 0 {
 		res.ContainerdRSS, _, _ = benchproc.RSS(pid)
 	}

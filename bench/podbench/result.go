@@ -27,6 +27,8 @@ type Result struct {
 	AgentRSSIdle  int64     `json:"agent_rss_idle_bytes"`
 	AgentRSS      int64     `json:"agent_rss_bytes"`
 	AgentRSSPeak  int64     `json:"agent_rss_peak_bytes"`
+	AgentRSSAnon  int64     `json:"agent_rss_anon_bytes"`
+	AgentRSSFile  int64     `json:"agent_rss_file_bytes"`
 	ContainerdRSS int64     `json:"containerd_rss_bytes"`
 }
 
@@ -49,6 +51,7 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "\n  %-28s %10.0f MiB\n", "agent RSS idle", mib(r.AgentRSSIdle))
 	fmt.Fprintf(w, "  %-28s %10.0f MiB   (target < %d MiB: %s)\n", fmt.Sprintf("agent RSS with %d pods", r.Pods), mib(r.AgentRSS),
 		TargetRSSBytes>>20, verdict(r.AgentRSS < TargetRSSBytes))
+	fmt.Fprintf(w, "  %-28s %10.0f MiB anonymous + %.0f MiB file-backed (the mapped skiff executable)\n", "  of which", mib(r.AgentRSSAnon), mib(r.AgentRSSFile))
 	fmt.Fprintf(w, "  %-28s %10.0f MiB\n", "agent RSS peak", mib(r.AgentRSSPeak))
 	fmt.Fprintf(w, "  %-28s %10.0f MiB\n", "containerd RSS", mib(r.ContainerdRSS))
 }

@@ -59,7 +59,7 @@ func runAgent(args []string) error {
 	kubeletBind := fs.String("kubelet-bind-address", "", "address the kubelet API listens on (default: --node-ip)")
 	manifestDir := fs.String("pod-manifest-path", staticpods.DefaultDir, "directory of static pod manifests (*.yaml, *.yml, *.json, one Pod each), run on this node as mirror pods (empty: off)")
 	noNodeLocalDNS := fs.Bool("disable-node-local-dns", false, "do not serve cluster DNS on this node (pods use the kube-dns Service)")
-	memTarget := fs.String("memory-target", "40Mi", "keep the Go heap near this size by collecting garbage earlier; it rises with the live data (0: Go's default; GOMEMLIMIT overrides)")
+	memTarget := fs.String("memory-target", "0", "keep the Go heap near this size by collecting garbage earlier; it rises with the live data (0: Go's default; GOMEMLIMIT overrides)")
 	var regFlags skctrd.RegistryFlags
 	regFlags.Register(fs) // --registry-config FILE, --insecure-registry HOST:PORT
 	if err := fs.Parse(args); err != nil {
@@ -119,9 +119,11 @@ func runAgent(args []string) error {
 	if err != nil {
 		return fmt.Errorf("load kubeconfig %s: %w", *kubeconfig, err)
 	}
-	// The kubelet's defaults (kubeAPIQPS 50, burst 100): client-go's 5/10
-	// would queue pod status updates for seconds when many pods start.
-	rc.QPS, rc.Burst = 50, 100
+	// client-go's 5/10 would queue pod status updates for seconds when many
+	// pods start. Above the kubelet's 50/100 because each starting pod also
+	// asks for its service-account token and reads kube-root-ca.crt: a
+	// burst of 30 pods is about 200 requests.
+	rc.QPS, rc.Burst = 100, 300
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return err

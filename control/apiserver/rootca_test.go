@@ -64,3 +64,23 @@ func TestRootCAPublisher(t *testing.T) {
 	}
 	published()
 }
+
+// Creating a namespace creates its default ServiceAccount and the
+// kube-root-ca.crt ConfigMap in the same request, with no controller
+// running, so a pod created next mounts its kube-api-access volume at once.
+func TestNamespaceCreateAddsDefaults(t *testing.T) {
+	run := startTest(t)
+	ctx := context.Background()
+	admin := clients(t, run, false)
+	mkNS(t, admin, "fresh")
+	if _, err := admin.CoreV1().ServiceAccounts("fresh").Get(ctx, "default", metav1.GetOptions{}); err != nil {
+		t.Fatalf("no default ServiceAccount right after the namespace was created: %v", err)
+	}
+	cm, err := admin.CoreV1().ConfigMaps("fresh").Get(ctx, RootCAConfigMap, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("no %s right after the namespace was created: %v", RootCAConfigMap, err)
+	}
+	if cm.Data["ca.crt"] != string(run.PKI.CAPEM) {
+		t.Fatalf("%s holds %q, not the cluster CA", RootCAConfigMap, cm.Data["ca.crt"])
+	}
+}

@@ -148,13 +148,23 @@ func apiAccessVolume() corev1.VolumeSource {
 	}}
 }
 
-// ensureDefaultServiceAccount creates the "default" ServiceAccount of a
-// namespace this server just created, so a pod created right after the
-// namespace never waits for the serviceaccount controller (which still
-// recreates it if deleted, and covers namespaces made before).
-func (s *Server) ensureDefaultServiceAccount(ctx context.Context, ns string) {
+// ensureNamespaceDefaults creates, in a namespace this server just
+// created, the "default" ServiceAccount and the kube-root-ca.crt ConfigMap,
+// so a pod created right after the namespace neither waits for the
+// serviceaccount and rootca controllers (which still recreate them if
+// deleted, and cover namespaces made before) nor fails its kube-api-access
+// volume.
+func (s *Server) ensureNamespaceDefaults(ctx context.Context, ns string) {
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: defaultServiceAccount, Namespace: ns}}
 	if _, err := s.create(ctx, lookup("", "v1", "serviceaccounts"), ns, sa, false); err != nil && !apierrors.IsAlreadyExists(err) {
 		s.Log.Warn("could not create the default service account; the serviceaccount controller will retry", "namespace", ns, "err", err)
+	}
+	if s.PKI == nil || len(s.PKI.CAPEM) == 0 {
+		return
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: RootCAConfigMap, Namespace: ns},
+		Data: map[string]string{"ca.crt": string(s.PKI.CAPEM)}}
+	if _, err := s.create(ctx, lookup("", "v1", "configmaps"), ns, cm, false); err != nil && !apierrors.IsAlreadyExists(err) {
+		s.Log.Warn("could not publish the cluster CA in the new namespace; the rootca controller will retry", "namespace", ns, "configmap", RootCAConfigMap, "err", err)
 	}
 }

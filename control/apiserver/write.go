@@ -145,7 +145,7 @@ func (s *Server) create(ctx context.Context, res *Resource, ns string, obj runti
 		return nil, storageErr(err, res, acc.GetName())
 	}
 	if res.Group == "" && res.Name == "namespaces" {
-		s.ensureDefaultServiceAccount(ctx, acc.GetName())
+		s.ensureNamespaceDefaults(ctx, acc.GetName())
 	}
 	return obj, nil
 }
