@@ -41,9 +41,11 @@ func setupIPC(podDir string) error {
 	return nil
 }
 
-// createIPCNS makes a new IPC namespace on a thread of its own and pins it
-// at path. The thread is left locked, so it ends with its goroutine and no
-// other goroutine ever runs in the new namespace.
+// createIPCNS makes a new IPC namespace on a locked thread of its own and
+// pins it at path, then moves the thread back to its old IPC namespace
+// before unlocking it, so no goroutine ever runs in the pod's namespace
+// and the thread (which may be the main one) stays usable. If the way
+// back fails, the thread stays locked and ends with its goroutine.
 func createIPCNS(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
@@ -55,17 +57,26 @@ func createIPCNS(path string) error {
 	f.Close()
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with us
+		runtime.LockOSThread()
+		self := fmt.Sprintf("/proc/%d/task/%d/ns/ipc", os.Getpid(), unix.Gettid())
+		orig, err := os.Open(self)
+		if err != nil {
+			errc <- fmt.Errorf("open the current IPC namespace: %w", err)
+			return
+		}
+		defer orig.Close()
 		if err := unix.Unshare(unix.CLONE_NEWIPC); err != nil {
 			errc <- fmt.Errorf("unshare IPC namespace: %w", err)
 			return
 		}
-		src := fmt.Sprintf("/proc/%d/task/%d/ns/ipc", os.Getpid(), unix.Gettid())
-		if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("pin IPC namespace on %s: %w", path, err)
-			return
+		err = unix.Mount(self, path, "none", unix.MS_BIND, "")
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWIPC) == nil {
+			runtime.UnlockOSThread()
 		}
-		errc <- nil
+		if err != nil {
+			err = fmt.Errorf("pin IPC namespace on %s: %w", path, err)
+		}
+		errc <- err
 	}()
 	return <-errc
 }
