@@ -8,7 +8,7 @@ PKGS=(
   clang-16 llvm-16 libbpf-dev bpftool make gcc
   iproute2 iptables nftables conntrack iputils-ping ethtool
   iperf3 wrk dnsutils dnsperf
-  containerd runc busybox-static ca-certificates curl python3
+  containerd runc busybox-static ca-certificates curl wget bsdutils python3
 )
 
 log() { printf '[skiff deps] %s\n' "$*" >&2; }

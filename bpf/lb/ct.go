@@ -188,6 +188,16 @@ func (m *Maps) ReadStats() (map[string]uint64, error) {
 	for k, v := range dns {
 		out[k] = v
 	}
+	if m.SockStats == nil {
+		return out, nil
+	}
+	sock, err := m.ReadSockStats()
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range sock {
+		out[k] = v
+	}
 	return out, nil
 }
 

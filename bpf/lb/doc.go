@@ -24,7 +24,26 @@
 // fragment; a TCP connection already tracked on the Service path stays
 // there. Counters dns_* (lb_dns_stats) are part of ReadStats.
 //
-// In:  a Config (hairpin SNAT address, conntrack timeouts) and Sizes (map
+// Socket-level balancing (sock.h, sock.go): cgroup sock_addr programs for
+// traffic the node itself originates (host processes, hostNetwork pods),
+// which never crosses a TC ingress hook Skiff owns. connect4 (TCP,
+// connected UDP) and sendmsg4 (unconnected UDP) rewrite a destination that
+// is a frontend in lb_services to a backend chosen exactly as lb_ingress
+// chooses (select_backend: random slot, Maglev over a per-socket hash,
+// ClientIP affinity with the socket's bound address, 0 when unbound, as
+// the client); recvmsg4 and getpeername4 show the frontend again, from
+// lb_sock_xlate (LRU, keyed by socket cookie and backend). An unconnected
+// UDP socket keeps its backend per frontend while that backend lives. A
+// frontend with no backends fails connect/sendmsg with ECONNREFUSED. Only
+// sockets of the network namespace whose cookie is Config.SockNetnsCookie
+// are handled (pods are balanced at their veth); 127.0.0.1:port with no
+// frontend of its own is looked up as Config.SockLoopbackAlias:port (the
+// node IP, for hostPorts); queries to (cluster DNS IP, 53) follow
+// node-local DNS steering. Counters sock_* are part of ReadStats. Attach
+// with dataplane/loader AttachCgroup.
+//
+// In:  a Config (hairpin SNAT address, conntrack timeouts, socket-level
+// namespace cookie and loopback alias) and Sizes (map
 // capacities) to load the program; Go values (netip.Addr, ports, ids) for
 // map writes.
 // Out: a loaded *Objects (program + maps) and readers that turn the maps back

@@ -602,3 +602,7 @@ int lb_egress(struct __sk_buff *skb)
 		return reply_egress(skb, &ip, l4_off);
 	return TC_ACT_UNSPEC;
 }
+
+/* Socket-level balancing of node-originated traffic (cgroup sock_addr
+ * programs sharing the maps above): see sock.h. */
+#include "sock.h"

@@ -124,6 +124,44 @@ type lbSlotKey struct {
 	Pad   uint8
 }
 
+type lbSockStat uint32
+
+const (
+	lbSockStatSOCK_STAT_CONNECT     lbSockStat = 0
+	lbSockStatSOCK_STAT_SENDMSG     lbSockStat = 1
+	lbSockStatSOCK_STAT_RECVMSG     lbSockStat = 2
+	lbSockStatSOCK_STAT_PEERNAME    lbSockStat = 3
+	lbSockStatSOCK_STAT_NO_BACKEND  lbSockStat = 4
+	lbSockStatSOCK_STAT_XLATE_FULL  lbSockStat = 5
+	lbSockStatSOCK_STAT_DNS_STEERED lbSockStat = 6
+	lbSockStatSOCK_STAT_MAX         lbSockStat = 7
+)
+
+type lbSockXlate struct {
+	_         structs.HostLayout
+	Addr      uint32
+	Port      uint16
+	Pad       uint16
+	BackendId uint32
+	SvcId     uint32
+}
+
+type lbSockXlateDir uint32
+
+const (
+	lbSockXlateDirSOCK_XLATE_REV lbSockXlateDir = 0
+	lbSockXlateDirSOCK_XLATE_FWD lbSockXlateDir = 1
+)
+
+type lbSockXlateKey struct {
+	_      structs.HostLayout
+	Cookie uint64
+	Addr   uint32
+	Port   uint16
+	Dir    uint8
+	Pad    uint8
+}
+
 type lbSvcEntry struct {
 	_               structs.HostLayout
 	Id              uint32
@@ -161,19 +199,31 @@ const (
 	lbMapLbMaglev             = "lb_maglev"
 	lbMapLbServices           = "lb_services"
 	lbMapLbSlots              = "lb_slots"
+	lbMapLbSockStats          = "lb_sock_stats"
+	lbMapLbSockXlate          = "lb_sock_xlate"
 	lbMapLbStats              = "lb_stats"
 	lbProgLbEgress            = "lb_egress"
 	lbProgLbIngress           = "lb_ingress"
+	lbProgLbSockConnect4      = "lb_sock_connect4"
+	lbProgLbSockGetpeername4  = "lb_sock_getpeername4"
+	lbProgLbSockRecvmsg4      = "lb_sock_recvmsg4"
+	lbProgLbSockSendmsg4      = "lb_sock_sendmsg4"
 	lbVarCfgCtClosingTimeoutS = "cfg_ct_closing_timeout_s"
 	lbVarCfgCtTcpTimeoutS     = "cfg_ct_tcp_timeout_s"
 	lbVarCfgCtUdpTimeoutS     = "cfg_ct_udp_timeout_s"
 	lbVarCfgHairpinAddr       = "cfg_hairpin_addr"
 	lbVarCfgMaglevSeed        = "cfg_maglev_seed"
+	lbVarCfgSockLoopbackAlias = "cfg_sock_loopback_alias"
+	lbVarCfgSockNetnsCookie   = "cfg_sock_netns_cookie"
 	lbVarUnusedCtDir          = "unused_ct_dir"
 	lbVarUnusedCtFlags        = "unused_ct_flags"
 	lbVarUnusedDnsCfg         = "unused_dns_cfg"
 	lbVarUnusedDnsStat        = "unused_dns_stat"
 	lbVarUnusedLbStat         = "unused_lb_stat"
+	lbVarUnusedSockStat       = "unused_sock_stat"
+	lbVarUnusedSockXlate      = "unused_sock_xlate"
+	lbVarUnusedSockXlateDir   = "unused_sock_xlate_dir"
+	lbVarUnusedSockXlateKey   = "unused_sock_xlate_key"
 	lbVarUnusedSvcFlags       = "unused_svc_flags"
 )
 
@@ -219,23 +269,29 @@ type lbSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lbProgramSpecs struct {
-	LbEgress  *ebpf.ProgramSpec `ebpf:"lb_egress"`
-	LbIngress *ebpf.ProgramSpec `ebpf:"lb_ingress"`
+	LbEgress           *ebpf.ProgramSpec `ebpf:"lb_egress"`
+	LbIngress          *ebpf.ProgramSpec `ebpf:"lb_ingress"`
+	LbSockConnect4     *ebpf.ProgramSpec `ebpf:"lb_sock_connect4"`
+	LbSockGetpeername4 *ebpf.ProgramSpec `ebpf:"lb_sock_getpeername4"`
+	LbSockRecvmsg4     *ebpf.ProgramSpec `ebpf:"lb_sock_recvmsg4"`
+	LbSockSendmsg4     *ebpf.ProgramSpec `ebpf:"lb_sock_sendmsg4"`
 }
 
 // lbMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lbMapSpecs struct {
-	LbAffinity *ebpf.MapSpec `ebpf:"lb_affinity"`
-	LbBackends *ebpf.MapSpec `ebpf:"lb_backends"`
-	LbCt       *ebpf.MapSpec `ebpf:"lb_ct"`
-	LbDns      *ebpf.MapSpec `ebpf:"lb_dns"`
-	LbDnsStats *ebpf.MapSpec `ebpf:"lb_dns_stats"`
-	LbMaglev   *ebpf.MapSpec `ebpf:"lb_maglev"`
-	LbServices *ebpf.MapSpec `ebpf:"lb_services"`
-	LbSlots    *ebpf.MapSpec `ebpf:"lb_slots"`
-	LbStats    *ebpf.MapSpec `ebpf:"lb_stats"`
+	LbAffinity  *ebpf.MapSpec `ebpf:"lb_affinity"`
+	LbBackends  *ebpf.MapSpec `ebpf:"lb_backends"`
+	LbCt        *ebpf.MapSpec `ebpf:"lb_ct"`
+	LbDns       *ebpf.MapSpec `ebpf:"lb_dns"`
+	LbDnsStats  *ebpf.MapSpec `ebpf:"lb_dns_stats"`
+	LbMaglev    *ebpf.MapSpec `ebpf:"lb_maglev"`
+	LbServices  *ebpf.MapSpec `ebpf:"lb_services"`
+	LbSlots     *ebpf.MapSpec `ebpf:"lb_slots"`
+	LbSockStats *ebpf.MapSpec `ebpf:"lb_sock_stats"`
+	LbSockXlate *ebpf.MapSpec `ebpf:"lb_sock_xlate"`
+	LbStats     *ebpf.MapSpec `ebpf:"lb_stats"`
 }
 
 // lbVariableSpecs contains global variables before they are loaded into the kernel.
@@ -247,11 +303,17 @@ type lbVariableSpecs struct {
 	CfgCtUdpTimeoutS     *ebpf.VariableSpec `ebpf:"cfg_ct_udp_timeout_s"`
 	CfgHairpinAddr       *ebpf.VariableSpec `ebpf:"cfg_hairpin_addr"`
 	CfgMaglevSeed        *ebpf.VariableSpec `ebpf:"cfg_maglev_seed"`
+	CfgSockLoopbackAlias *ebpf.VariableSpec `ebpf:"cfg_sock_loopback_alias"`
+	CfgSockNetnsCookie   *ebpf.VariableSpec `ebpf:"cfg_sock_netns_cookie"`
 	UnusedCtDir          *ebpf.VariableSpec `ebpf:"unused_ct_dir"`
 	UnusedCtFlags        *ebpf.VariableSpec `ebpf:"unused_ct_flags"`
 	UnusedDnsCfg         *ebpf.VariableSpec `ebpf:"unused_dns_cfg"`
 	UnusedDnsStat        *ebpf.VariableSpec `ebpf:"unused_dns_stat"`
 	UnusedLbStat         *ebpf.VariableSpec `ebpf:"unused_lb_stat"`
+	UnusedSockStat       *ebpf.VariableSpec `ebpf:"unused_sock_stat"`
+	UnusedSockXlate      *ebpf.VariableSpec `ebpf:"unused_sock_xlate"`
+	UnusedSockXlateDir   *ebpf.VariableSpec `ebpf:"unused_sock_xlate_dir"`
+	UnusedSockXlateKey   *ebpf.VariableSpec `ebpf:"unused_sock_xlate_key"`
 	UnusedSvcFlags       *ebpf.VariableSpec `ebpf:"unused_svc_flags"`
 }
 
@@ -275,15 +337,17 @@ func (o *lbObjects) Close() error {
 //
 // It can be passed to loadLbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lbMaps struct {
-	LbAffinity *ebpf.Map `ebpf:"lb_affinity"`
-	LbBackends *ebpf.Map `ebpf:"lb_backends"`
-	LbCt       *ebpf.Map `ebpf:"lb_ct"`
-	LbDns      *ebpf.Map `ebpf:"lb_dns"`
-	LbDnsStats *ebpf.Map `ebpf:"lb_dns_stats"`
-	LbMaglev   *ebpf.Map `ebpf:"lb_maglev"`
-	LbServices *ebpf.Map `ebpf:"lb_services"`
-	LbSlots    *ebpf.Map `ebpf:"lb_slots"`
-	LbStats    *ebpf.Map `ebpf:"lb_stats"`
+	LbAffinity  *ebpf.Map `ebpf:"lb_affinity"`
+	LbBackends  *ebpf.Map `ebpf:"lb_backends"`
+	LbCt        *ebpf.Map `ebpf:"lb_ct"`
+	LbDns       *ebpf.Map `ebpf:"lb_dns"`
+	LbDnsStats  *ebpf.Map `ebpf:"lb_dns_stats"`
+	LbMaglev    *ebpf.Map `ebpf:"lb_maglev"`
+	LbServices  *ebpf.Map `ebpf:"lb_services"`
+	LbSlots     *ebpf.Map `ebpf:"lb_slots"`
+	LbSockStats *ebpf.Map `ebpf:"lb_sock_stats"`
+	LbSockXlate *ebpf.Map `ebpf:"lb_sock_xlate"`
+	LbStats     *ebpf.Map `ebpf:"lb_stats"`
 }
 
 func (m *lbMaps) Close() error {
@@ -296,6 +360,8 @@ func (m *lbMaps) Close() error {
 		m.LbMaglev,
 		m.LbServices,
 		m.LbSlots,
+		m.LbSockStats,
+		m.LbSockXlate,
 		m.LbStats,
 	)
 }
@@ -309,11 +375,17 @@ type lbVariables struct {
 	CfgCtUdpTimeoutS     *ebpf.Variable `ebpf:"cfg_ct_udp_timeout_s"`
 	CfgHairpinAddr       *ebpf.Variable `ebpf:"cfg_hairpin_addr"`
 	CfgMaglevSeed        *ebpf.Variable `ebpf:"cfg_maglev_seed"`
+	CfgSockLoopbackAlias *ebpf.Variable `ebpf:"cfg_sock_loopback_alias"`
+	CfgSockNetnsCookie   *ebpf.Variable `ebpf:"cfg_sock_netns_cookie"`
 	UnusedCtDir          *ebpf.Variable `ebpf:"unused_ct_dir"`
 	UnusedCtFlags        *ebpf.Variable `ebpf:"unused_ct_flags"`
 	UnusedDnsCfg         *ebpf.Variable `ebpf:"unused_dns_cfg"`
 	UnusedDnsStat        *ebpf.Variable `ebpf:"unused_dns_stat"`
 	UnusedLbStat         *ebpf.Variable `ebpf:"unused_lb_stat"`
+	UnusedSockStat       *ebpf.Variable `ebpf:"unused_sock_stat"`
+	UnusedSockXlate      *ebpf.Variable `ebpf:"unused_sock_xlate"`
+	UnusedSockXlateDir   *ebpf.Variable `ebpf:"unused_sock_xlate_dir"`
+	UnusedSockXlateKey   *ebpf.Variable `ebpf:"unused_sock_xlate_key"`
 	UnusedSvcFlags       *ebpf.Variable `ebpf:"unused_svc_flags"`
 }
 
@@ -321,14 +393,22 @@ type lbVariables struct {
 //
 // It can be passed to loadLbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lbPrograms struct {
-	LbEgress  *ebpf.Program `ebpf:"lb_egress"`
-	LbIngress *ebpf.Program `ebpf:"lb_ingress"`
+	LbEgress           *ebpf.Program `ebpf:"lb_egress"`
+	LbIngress          *ebpf.Program `ebpf:"lb_ingress"`
+	LbSockConnect4     *ebpf.Program `ebpf:"lb_sock_connect4"`
+	LbSockGetpeername4 *ebpf.Program `ebpf:"lb_sock_getpeername4"`
+	LbSockRecvmsg4     *ebpf.Program `ebpf:"lb_sock_recvmsg4"`
+	LbSockSendmsg4     *ebpf.Program `ebpf:"lb_sock_sendmsg4"`
 }
 
 func (p *lbPrograms) Close() error {
 	return _LbClose(
 		p.LbEgress,
 		p.LbIngress,
+		p.LbSockConnect4,
+		p.LbSockGetpeername4,
+		p.LbSockRecvmsg4,
+		p.LbSockSendmsg4,
 	)
 }
 

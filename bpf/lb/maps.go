@@ -27,17 +27,29 @@ type Config struct {
 	// Conntrack idle timeouts; zero keeps the defaults (6 h TCP, 60 s UDP,
 	// 10 s after FIN/RST).
 	TCPTimeout, UDPTimeout, ClosingTimeout time.Duration
+	// SockNetnsCookie restricts the socket-level programs (sock.go) to
+	// sockets of the network namespace with this cookie (NetnsCookie);
+	// zero handles sockets of every namespace.
+	SockNetnsCookie uint64
+	// SockLoopbackAlias, when valid, makes the socket-level programs
+	// balance 127.0.0.1:port (with no frontend of its own) as
+	// SockLoopbackAlias:port: give the node IP so 127.0.0.1:hostPort
+	// reaches the pod as nodeIP:hostPort does.
+	SockLoopbackAlias netip.Addr
 }
 
 // Sizes are map capacities; zero keeps the compiled-in default.
 type Sizes struct {
 	Services, Backends, Slots, Conntrack, Affinity, Maglev uint32
+	// SockXlate is the capacity of the socket translation LRU (sock.go).
+	SockXlate uint32
 }
 
 // Objects is a loaded program and its maps.
 type Objects struct {
 	Program *ebpf.Program // TC ingress: the balancer
 	Egress  *ebpf.Program // TC egress: node-generated ICMP errors
+	Sock    SockPrograms  // cgroup sock_addr: node-originated traffic
 	Maps
 }
 
@@ -47,6 +59,9 @@ type Maps struct {
 	// DNS (node-local DNS steering config) and DNSStats may be nil on
 	// maps pinned by a Skiff that predates them.
 	DNS, DNSStats *ebpf.Map
+	// SockXlate and SockStats (socket-level balancing, sock.go) may be
+	// nil on maps pinned by a Skiff that predates them.
+	SockXlate, SockStats *ebpf.Map
 }
 
 // Close releases the file descriptors (pins stay).
@@ -57,12 +72,13 @@ func (o *Objects) Close() error {
 	if o.Egress != nil {
 		o.Egress.Close()
 	}
+	o.Sock.close()
 	return o.Maps.Close()
 }
 
 // Close releases the maps' file descriptors.
 func (m *Maps) Close() error {
-	for _, x := range []*ebpf.Map{m.Services, m.Slots, m.Backends, m.Maglev, m.CT, m.Affinity, m.Stats, m.DNS, m.DNSStats} {
+	for _, x := range []*ebpf.Map{m.Services, m.Slots, m.Backends, m.Maglev, m.CT, m.Affinity, m.Stats, m.DNS, m.DNSStats, m.SockXlate, m.SockStats} {
 		if x != nil {
 			x.Close()
 		}
@@ -72,10 +88,10 @@ func (m *Maps) Close() error {
 
 // MapNames maps each Maps field, in field order, to its object name (for
 // pinning).
-var MapNames = []string{lbMapLbServices, lbMapLbSlots, lbMapLbBackends, lbMapLbMaglev, lbMapLbCt, lbMapLbAffinity, lbMapLbStats, lbMapLbDns, lbMapLbDnsStats}
+var MapNames = []string{lbMapLbServices, lbMapLbSlots, lbMapLbBackends, lbMapLbMaglev, lbMapLbCt, lbMapLbAffinity, lbMapLbStats, lbMapLbDns, lbMapLbDnsStats, lbMapLbSockXlate, lbMapLbSockStats}
 
 // OptionalMaps are the MapNames an older pinned dataplane may lack.
-var OptionalMaps = map[string]bool{lbMapLbDns: true, lbMapLbDnsStats: true}
+var OptionalMaps = map[string]bool{lbMapLbDns: true, lbMapLbDnsStats: true, lbMapLbSockXlate: true, lbMapLbSockStats: true}
 
 // DNSMapName is the pin name of the node-local DNS steering map.
 const DNSMapName = lbMapLbDns
@@ -94,6 +110,19 @@ func Spec(cfg Config, sizes Sizes) (*ebpf.CollectionSpec, error) {
 			return nil, err
 		}
 	}
+	if cfg.SockLoopbackAlias.IsValid() {
+		if !cfg.SockLoopbackAlias.Is4() {
+			return nil, fmt.Errorf("loopback alias %s is not IPv4: give the IPv4 node address", cfg.SockLoopbackAlias)
+		}
+		if err := spec.Variables[lbVarCfgSockLoopbackAlias].Set(addrU32(cfg.SockLoopbackAlias)); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.SockNetnsCookie != 0 {
+		if err := spec.Variables[lbVarCfgSockNetnsCookie].Set(cfg.SockNetnsCookie); err != nil {
+			return nil, err
+		}
+	}
 	for name, d := range map[string]time.Duration{lbVarCfgCtTcpTimeoutS: cfg.TCPTimeout, lbVarCfgCtUdpTimeoutS: cfg.UDPTimeout, lbVarCfgCtClosingTimeoutS: cfg.ClosingTimeout} {
 		if d == 0 {
 			continue
@@ -105,7 +134,7 @@ func Spec(cfg Config, sizes Sizes) (*ebpf.CollectionSpec, error) {
 			return nil, err
 		}
 	}
-	for name, n := range map[string]uint32{lbMapLbServices: sizes.Services, lbMapLbBackends: sizes.Backends, lbMapLbSlots: sizes.Slots, lbMapLbCt: sizes.Conntrack, lbMapLbAffinity: sizes.Affinity, lbMapLbMaglev: sizes.Maglev} {
+	for name, n := range map[string]uint32{lbMapLbServices: sizes.Services, lbMapLbBackends: sizes.Backends, lbMapLbSlots: sizes.Slots, lbMapLbCt: sizes.Conntrack, lbMapLbAffinity: sizes.Affinity, lbMapLbMaglev: sizes.Maglev, lbMapLbSockXlate: sizes.SockXlate} {
 		if n != 0 {
 			spec.Maps[name].MaxEntries = n
 		}
@@ -149,8 +178,17 @@ func FromCollection(coll *ebpf.Collection) (*Objects, error) {
 	o.Stats = coll.DetachMap(lbMapLbStats)
 	o.DNS = coll.DetachMap(lbMapLbDns)
 	o.DNSStats = coll.DetachMap(lbMapLbDnsStats)
+	o.SockXlate = coll.DetachMap(lbMapLbSockXlate)
+	o.SockStats = coll.DetachMap(lbMapLbSockStats)
+	o.Sock = SockPrograms{
+		Connect4:     coll.DetachProgram(lbProgLbSockConnect4),
+		Sendmsg4:     coll.DetachProgram(lbProgLbSockSendmsg4),
+		Recvmsg4:     coll.DetachProgram(lbProgLbSockRecvmsg4),
+		Getpeername4: coll.DetachProgram(lbProgLbSockGetpeername4),
+	}
 	coll.Close()
-	if o.Program == nil || o.Egress == nil || o.Services == nil || o.CT == nil || o.DNS == nil {
+	if o.Program == nil || o.Egress == nil || o.Services == nil || o.CT == nil || o.DNS == nil ||
+		o.Sock.Connect4 == nil || o.Sock.Sendmsg4 == nil || o.Sock.Recvmsg4 == nil || o.Sock.Getpeername4 == nil || o.SockXlate == nil {
 		o.Close()
 		return nil, errors.New("lb collection lacks its program or maps: rebuild with 'make generate'")
 	}

@@ -59,6 +59,7 @@ func runAgent(args []string) error {
 	kubeletBind := fs.String("kubelet-bind-address", "", "address the kubelet API listens on (default: --node-ip)")
 	manifestDir := fs.String("pod-manifest-path", staticpods.DefaultDir, "directory of static pod manifests (*.yaml, *.yml, *.json, one Pod each), run on this node as mirror pods (empty: off)")
 	noNodeLocalDNS := fs.Bool("disable-node-local-dns", false, "do not serve cluster DNS on this node (pods use the kube-dns Service)")
+	sockCgroup := fs.String("sock-lb-cgroup", proxy.CgroupAuto, "cgroup v2 directory whose processes (the node itself, hostNetwork pods) reach Services and hostPorts through socket-level eBPF balancing; auto = the cgroup v2 root, - = off")
 	memTarget := fs.String("memory-target", "0", "keep the Go heap near this size by collecting garbage earlier; it rises with the live data (0: Go's default; GOMEMLIMIT overrides)")
 	var regFlags skctrd.RegistryFlags
 	regFlags.Register(fs) // --registry-config FILE, --insecure-registry HOST:PORT
@@ -208,7 +209,7 @@ func runAgent(args []string) error {
 	}
 	if !*noProxy {
 		go func() {
-			if err := proxy.Run(ctx, proxy.Config{Node: *nodeName, Client: client, NodeIP: netip.MustParseAddr(*nodeIP)}); err != nil {
+			if err := proxy.Run(ctx, proxy.Config{Node: *nodeName, Client: client, NodeIP: netip.MustParseAddr(*nodeIP), SockCgroup: *sockCgroup}); err != nil {
 				log.Error("service proxy stopped; ClusterIP traffic is not balanced on this node", "err", err)
 			}
 		}()

@@ -2,7 +2,7 @@
 // pins its maps and links under bpffs, attaches it to interfaces and
 // re-adopts that pinned state after a restart.
 //
-// In:  Options{Node, Ifaces, PinRoot, HairpinAddr, Sizes, timeouts, ForceNetlink}.
+// In:  Options{Node, Ifaces, PinRoot, HairpinAddr, NodeIP, Sizes, timeouts, ForceNetlink}.
 // Out: a *Dataplane holding the loaded objects (Maps() gives the typed
 // bpf/lb map API) with the program attached at TC ingress of every interface.
 //
@@ -44,6 +44,16 @@
 // (bpf/lb DNSSteering); dns/nodelocal opens it with OpenPinnedDNS and writes
 // its heartbeat there, so steering works with whichever process loaded the
 // dataplane. OpenPinnedMaps accepts pins made before lb_dns existed.
+//
+// Socket-level balancing (cgroup.go): AttachCgroup(path) attaches the
+// bpf/lb cgroup sock_addr programs (connect4, sendmsg4, recvmsg4,
+// getpeername4) to a cgroup v2 directory ("" = DefaultCgroupPath: the
+// cgroup v2 root, /sys/fs/cgroup or /sys/fs/cgroup/unified on a hybrid
+// hierarchy), so processes in it and in the network namespace Open ran in
+// reach Services, hostPorts (and, with Options.NodeIP, 127.0.0.1:hostPort)
+// through their backends. The links are pinned as links/cgroup-<hook>:
+// re-adopted in place on the same cgroup after a restart, replaced on
+// another; DetachCgroup, Remove and RemovePins detach them.
 //
 // RunGC should run while the process lives: the conntrack map is a plain
 // hash (new flows are dropped and counted as drop_conntrack_full when it is

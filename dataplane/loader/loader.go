@@ -43,6 +43,10 @@ type Options struct {
 	// Sizes of the maps (zero: compiled-in defaults). Changing a size of
 	// an already pinned map fails: Remove the node's pins first.
 	Sizes lb.Sizes
+	// NodeIP, when valid, is what the socket-level balancer (AttachCgroup)
+	// looks 127.0.0.1:port up as when 127.0.0.1:port is no frontend, so
+	// the node reaches hostPorts (published on nodeIP) through loopback.
+	NodeIP netip.Addr
 	// ForceNetlink attaches with a clsact qdisc and tc filter even where
 	// TCX works (kernels before 6.6 always use this path).
 	ForceNetlink bool
@@ -86,8 +90,16 @@ func Open(opts Options) (*Dataplane, error) {
 			return nil, fmt.Errorf("create pin directory: %w (is %s on bpffs?)", err, root)
 		}
 	}
+	// The socket-level programs (AttachCgroup) handle sockets of this
+	// network namespace only; pods are balanced at their veths.
+	cookie, err := lb.NetnsCookie()
+	if err != nil {
+		slog.Warn("socket-level balancing will also apply to pods' sockets in the cgroup", "err", err)
+		cookie = 0
+	}
 	spec, err := lb.Spec(lb.Config{HairpinAddr: opts.HairpinAddr, TCPTimeout: opts.TCPTimeout,
-		UDPTimeout: opts.UDPTimeout, ClosingTimeout: opts.ClosingTimeout}, opts.Sizes)
+		UDPTimeout: opts.UDPTimeout, ClosingTimeout: opts.ClosingTimeout, SockNetnsCookie: cookie,
+		SockLoopbackAlias: opts.NodeIP}, opts.Sizes)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +352,7 @@ func OpenPinnedMaps(pinRoot, node string) (*lb.Maps, error) {
 		ms[i] = m
 	}
 	return &lb.Maps{Services: ms[0], Slots: ms[1], Backends: ms[2], Maglev: ms[3], CT: ms[4], Affinity: ms[5], Stats: ms[6],
-		DNS: ms[7], DNSStats: ms[8]}, nil
+		DNS: ms[7], DNSStats: ms[8], SockXlate: ms[9], SockStats: ms[10]}, nil
 }
 
 // OpenPinnedDNS opens, for writing, the node-local DNS steering map pinned

@@ -2,7 +2,8 @@
 // machine, for tests and benchmarks that run an agent in a temporary data
 // directory: its containers (through its runc root, even when shims are
 // gone), its containerd, mounts under the data directory, its pods' network
-// namespaces (and with them their veths), its BPF pins and the node-local
+// namespaces (and with them their veths), its BPF pins (which detaches its
+// TCX links and the socket-level balancer's cgroup links) and the node-local
 // DNS interface.
 //
 // It takes the agent's data directory and node name; it puts out nothing

@@ -46,10 +46,18 @@
 // accept_local=1 and rp_filter=0 on each pod veth it attaches to, and
 // warns when net.ipv4.conf.all.rp_filter is not 0.
 //
-// hostPort limitations: traffic the node itself (or a hostNetwork pod)
-// sends to its own address (nodeIP:H or 127.0.0.1:H) goes through loopback, not the uplink's TC
-// ingress, and is not forwarded (as with Kubernetes' portmap plugin
-// without its localhost option). Only the uplink carries outside traffic:
+// Node-originated traffic (bpf/lb sock.h, loader AttachCgroup): with
+// Config.SockCgroup set (CgroupAuto: the cgroup v2 root) the proxy attaches
+// the socket-level balancer at start, so host processes and hostNetwork
+// pods reach ClusterIP:port, nodeIP:hostPort and 127.0.0.1:hostPort (looked
+// up as Config.NodeIP:hostPort); a Service without endpoints refuses
+// connect/sendmsg with ECONNREFUSED. "" or "-" disables it and removes the
+// links an earlier run pinned. A failed attachment is logged, not fatal.
+//
+// hostPort limitations: without the socket-level balancer, traffic the node
+// itself (or a hostNetwork pod) sends to its own address (nodeIP:H or
+// 127.0.0.1:H) goes through loopback, not the uplink's TC ingress, and is
+// not forwarded. Only the uplink carries outside traffic:
 // a hostIP held by another interface is reachable from pods only. Like
 // portmap, a hostPort shadows a node service on the same address and port
 // for traffic from other machines, and a hostPort inside the node's

@@ -48,7 +48,17 @@ type Config struct {
 	NodeIP netip.Addr
 	// Uplink overrides the interface found from NodeIP.
 	Uplink string
+	// SockCgroup is the cgroup v2 directory whose processes (and their
+	// descendants') connections from the node's network namespace to
+	// Services and hostPorts are balanced at the socket (bpf/lb sock.h):
+	// CgroupAuto for the cgroup v2 root, "" or "-" to disable (the links
+	// an earlier run pinned are then removed).
+	SockCgroup string
 }
+
+// CgroupAuto as Config.SockCgroup attaches the socket-level balancer to the
+// cgroup v2 root (loader.DefaultCgroupPath): every process on the node.
+const CgroupAuto = "auto"
 
 // Proxy keeps the dataplane equal to the API's Services × EndpointSlices
 // plus the hostPorts of this node's pods.
@@ -83,11 +93,13 @@ func Run(ctx context.Context, cfg Config) error {
 		Node:        cfg.Node,
 		PinRoot:     cfg.PinRoot,
 		HairpinAddr: netip.MustParseAddr("169.254.77.1"),
+		NodeIP:      cfg.NodeIP,
 	})
 	if err != nil {
 		return fmt.Errorf("load the eBPF service dataplane: %w (is bpffs mounted and are we root?)", err)
 	}
 	defer dp.Close()
+	attachSock(dp, cfg.SockCgroup)
 	nsh, err := netns.Get()
 	if err != nil {
 		return fmt.Errorf("open the current network namespace: %w", err)
@@ -301,4 +313,23 @@ func (p *Proxy) warnOnce(last *string, msg string) bool {
 	}
 	*last = msg
 	return true
+}
+
+// attachSock attaches (or, when disabled, detaches) the socket-level
+// balancer. Failure leaves node-originated traffic unbalanced but pods keep
+// working, so it is logged, not fatal.
+func attachSock(dp *loader.Dataplane, cgroup string) {
+	log := slog.Default().With("component", "proxy")
+	switch cgroup {
+	case "", "-":
+		if err := dp.DetachCgroup(); err != nil {
+			log.Warn("remove the socket-level balancer of an earlier run", "err", err)
+		}
+		return
+	case CgroupAuto:
+		cgroup = ""
+	}
+	if err := dp.AttachCgroup(cgroup); err != nil {
+		log.Error("socket-level balancing not attached: the node and hostNetwork pods cannot reach Services; fix the cgroup or disable it", "err", err)
+	}
 }

@@ -52,6 +52,15 @@ spec:
 	vip := c.kubectl("get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}")
 	podNS := n.podNetns(t, "default", "client")
 	checkServiceAccountToken(t, c, "client")
+	// The node itself reaches the ClusterIP too (socket-level balancing in
+	// the cgroup v2 root, as kube-proxy users expect of `curl VIP` on a node).
+	c.eventually("node -> ClusterIP", 30*time.Second, func() error {
+		out, err := exec.Command("wget", "-q", "-T", "2", "-O", "-", "http://"+vip+"/hostname").CombinedOutput()
+		if err != nil || !strings.HasPrefix(strings.TrimSpace(string(out)), "web-") {
+			return errorf("wget from the node: %v %s", err, out)
+		}
+		return nil
+	})
 
 	// Every backend answers through the VIP.
 	seen := map[string]int{}

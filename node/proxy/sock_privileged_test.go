@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/skiffnet/skiff/dataplane/loader"
+	"github.com/skiffnet/skiff/internal/nstest"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// testCgroup makes a cgroup v2 directory with the lab's prefix, removed
+// (after killing what is left in it) at cleanup; it returns its path and an
+// open descriptor for SysProcAttr.CgroupFD.
+func testCgroup(t *testing.T, prefix string) (string, int) {
+	t.Helper()
+	root, err := loader.DefaultCgroupPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg := filepath.Join(root, prefix+"-proxy")
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 50; i++ {
+			b, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+			for _, f := range strings.Fields(string(b)) {
+				var pid int
+				if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			if err := os.Remove(cg); err == nil || os.IsNotExist(err) {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Errorf("test cgroup %s could not be removed: rmdir it", cg)
+	})
+	f, err := os.Open(cg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return cg, int(f.Fd())
+}
+
+// askTCPInCgroup connects with bash's /dev/tcp from a process in ns and in
+// the cgroup cgfd and returns the server's line.
+func askTCPInCgroup(ns *nstest.NS, cgfd int, addr netip.AddrPort) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%d && head -n1 <&3", addr.Addr(), addr.Port())
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name, "bash", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, UseCgroupFD: true, CgroupFD: cgfd}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("%v: %s", err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// TestPrivilegedSockHostPortFromNode checks that the proxy attaches the
+// socket-level balancer to Config.SockCgroup, so a process on the node
+// reaches nodeIP:hostPort, and that a proxy started with it disabled
+// removes it.
+func TestPrivilegedSockHostPortFromNode(t *testing.T) {
+	l := newHPLab(t)
+	cg, cgfd := testCgroup(t, l.tp.Prefix)
+	front := netip.AddrPortFrom(l.nodeIP, l.hostPort)
+	if _, err := l.cs.CoreV1().Pods("default").Create(context.Background(), l.pod("pod1", l.ip1), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(sockCgroup string) func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			errc <- l.node.Do(func() error {
+				return Run(ctx, Config{Node: l.nodeName, Client: l.cs, NodeIP: l.nodeIP, Coalesce: 5 * time.Millisecond, SockCgroup: sockCgroup})
+			})
+		}()
+		stopped := false
+		stop := func() {
+			if !stopped {
+				stopped = true
+				cancel()
+				if err := <-errc; err != nil {
+					t.Errorf("proxy: %v", err)
+				}
+			}
+		}
+		t.Cleanup(stop)
+		return stop
+	}
+	stop := run(cg)
+	// The node's own connection goes to pod1 (the answer is the address
+	// pod1 saw: the node's, from the pod veth's route).
+	eventually(t, "node → nodeIP:hostPort", func() error {
+		seen, err := askTCPInCgroup(l.node, cgfd, front)
+		if err == nil && !strings.Contains(seen, ":") {
+			return fmt.Errorf("answer %q is no address", seen)
+		}
+		return err
+	})
+	// 127.0.0.1:hostPort is nodeIP:hostPort for the node's own sockets.
+	loop := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), l.hostPort)
+	if seen, err := askTCPInCgroup(l.node, cgfd, loop); err != nil || !strings.Contains(seen, ":") {
+		t.Fatalf("node → %s: %q, %v; want pod1's answer", loop, seen, err)
+	}
+	stop()
+	// Restarted with socket balancing disabled: the pinned links go, and
+	// nothing on the node listens on the hostPort.
+	stop = run("")
+	eventually(t, "node → nodeIP:hostPort refused once disabled", func() error {
+		_, err := askTCPInCgroup(l.node, cgfd, front)
+		if err == nil {
+			return fmt.Errorf("still reached the pod")
+		}
+		if !strings.Contains(err.Error(), "refused") {
+			return fmt.Errorf("got %v, want connection refused", err)
+		}
+		return nil
+	})
+	stop()
+}
