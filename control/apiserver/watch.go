@@ -166,7 +166,11 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, req *reques
 						continue
 					}
 				}
-				if !write(typ, ev.Object) {
+				obj := ev.Object
+				if ev.Shared {
+					obj = obj.DeepCopyObject() // write sets its kind
+				}
+				if !write(typ, obj) {
 					return
 				}
 			}

@@ -75,6 +75,10 @@ func StartEmbedded(dir, clientURL, peerURL string) (*Embedded, error) {
 	cfg.AutoCompactionMode = "periodic"
 	cfg.AutoCompactionRetention = "5m"
 	cfg.QuotaBackendBytes = 2 << 30
+	// One member and no followers to catch up: keep fewer raft entries in
+	// memory between snapshots than etcd's cluster defaults (10 000 + 5 000).
+	cfg.SnapshotCount = 5000
+	cfg.SnapshotCatchUpEntries = 1000
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd in %s: %w (is another skiff server using this data dir?)", cfg.Dir, err)

@@ -29,6 +29,8 @@ var (
 type Store struct {
 	Client *clientv3.Client
 	Codec  runtime.Codec
+	// watched decodes each watched change once for all watchers.
+	watched decodeCache
 }
 
 // New returns a Store using codec for the bytes kept in etcd.

@@ -160,3 +160,36 @@ func TestWatchFromRevisionAndCompaction(t *testing.T) {
 		t.Fatalf("list at compacted revision: %v", err)
 	}
 }
+
+// Watchers of one prefix share each decoded object (decoded once), marked
+// Shared, and still see the right contents and revisions.
+func TestWatchersShareDecodedObjects(t *testing.T) {
+	s := newStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w1 := s.Watch(ctx, Prefix("configmaps", "sh"), 0, WatchOptions{}, newCM)
+	w2 := s.Watch(ctx, Prefix("configmaps", "sh"), 0, WatchOptions{}, newCM)
+	time.Sleep(200 * time.Millisecond) // both watches established
+	if err := s.Create(ctx, Key("configmaps", "sh", "x"), cm("sh", "x")); err != nil {
+		t.Fatal(err)
+	}
+	var cur corev1.ConfigMap
+	rev, _ := s.Get(ctx, Key("configmaps", "sh", "x"), &cur)
+	cur.Data["k"] = "changed"
+	if err := s.Update(ctx, Key("configmaps", "sh", "x"), &cur, rev); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"x", "changed"} {
+		e1, e2 := <-w1, <-w2
+		if !e1.Shared || e1.Object != e2.Object {
+			t.Fatalf("event %d: not one shared object (shared %v, %p vs %p)", i, e1.Shared, e1.Object, e2.Object)
+		}
+		got := e1.Object.(*corev1.ConfigMap)
+		if got.Data["k"] != want || got.ResourceVersion != fmt.Sprint(e1.Revision) {
+			t.Fatalf("event %d: data %v rv %s, want %s at %d", i, got.Data, got.ResourceVersion, want, e1.Revision)
+		}
+		if i == 1 && (e1.PrevObject == nil || e1.PrevObject.(*corev1.ConfigMap).Data["k"] != "x") {
+			t.Fatalf("modified event: previous object %+v", e1.PrevObject)
+		}
+	}
+}

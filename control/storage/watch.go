@@ -33,6 +33,9 @@ type Event struct {
 	PrevObject runtime.Object
 	Revision   int64
 	Err        error
+	// Shared: Object and PrevObject are shared with other watchers; copy
+	// them (DeepCopyObject) before changing anything.
+	Shared bool
 }
 
 // WatchOptions tune a watch.
@@ -114,29 +117,31 @@ func (s *Store) Watch(ctx context.Context, prefix string, rev int64, opts WatchO
 }
 
 func (s *Store) convert(e *clientv3.Event, newItem func() runtime.Object) (Event, error) {
-	obj := newItem()
+	key := string(e.Kv.Key)
 	switch {
 	case e.Type == mvccpb.DELETE:
 		if e.PrevKv == nil {
 			return Event{}, errors.New("storage: delete event without previous value")
 		}
-		if err := s.decode(e.PrevKv.Value, e.Kv.ModRevision, obj); err != nil {
+		obj, err := s.watched.get(s, key, e.PrevKv.Value, e.Kv.ModRevision, newItem)
+		if err != nil {
 			return Event{}, err
 		}
-		return Event{Type: Deleted, Object: obj, Revision: e.Kv.ModRevision}, nil
+		return Event{Type: Deleted, Object: obj, Revision: e.Kv.ModRevision, Shared: true}, nil
 	case e.IsCreate():
-		if err := s.decode(e.Kv.Value, e.Kv.ModRevision, obj); err != nil {
+		obj, err := s.watched.get(s, key, e.Kv.Value, e.Kv.ModRevision, newItem)
+		if err != nil {
 			return Event{}, err
 		}
-		return Event{Type: Added, Object: obj, Revision: e.Kv.ModRevision}, nil
+		return Event{Type: Added, Object: obj, Revision: e.Kv.ModRevision, Shared: true}, nil
 	default:
-		if err := s.decode(e.Kv.Value, e.Kv.ModRevision, obj); err != nil {
+		obj, err := s.watched.get(s, key, e.Kv.Value, e.Kv.ModRevision, newItem)
+		if err != nil {
 			return Event{}, err
 		}
-		ev := Event{Type: Modified, Object: obj, Revision: e.Kv.ModRevision}
+		ev := Event{Type: Modified, Object: obj, Revision: e.Kv.ModRevision, Shared: true}
 		if e.PrevKv != nil {
-			prev := newItem()
-			if err := s.decode(e.PrevKv.Value, e.PrevKv.ModRevision, prev); err == nil {
+			if prev, err := s.watched.get(s, key, e.PrevKv.Value, e.PrevKv.ModRevision, newItem); err == nil {
 				ev.PrevObject = prev
 			}
 		}

@@ -208,7 +208,7 @@ func ensureNamespace(ctx context.Context, client kubernetes.Interface, name stri
 func runControllers(ctx context.Context, client kubernetes.Interface, opts Options, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	factory := informers.NewSharedInformerFactory(client, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(trimPod))
 	bc := events.NewBroadcaster(client)
 	defer bc.Shutdown()
 
