@@ -6,8 +6,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// decodeCacheSize bounds the objects kept for watchers that have not
-// received an event yet (a few seconds of a busy cluster's changes).
 // decodeCacheSize bounds the decoded objects kept for watchers that have
 // not yet received an event; they all get it within moments of each other.
 const decodeCacheSize = 512
