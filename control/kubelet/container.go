@@ -121,8 +121,10 @@ func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 			opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: w.netns}))
 		}
 	} else {
-		opts = append(opts, oci.WithHostname(podHostname(w.pod)),
-			oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: w.netns}))
+		// The pod's own network and UTS namespaces; the hostname is set in
+		// the pinned UTS namespace (ipc.go), shared by all its containers.
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: w.netns}),
+			oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: utsNSPath(w.dir)}))
 	}
 	if w.pod.Spec.HostIPC {
 		opts = append(opts, oci.WithHostNamespace(specs.IPCNamespace))

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +19,8 @@ import (
 
 // The containers of a pod share one IPC namespace and one /dev/shm: a file
 // one writes to /dev/shm is seen by the other, and both tasks are in the
-// same IPC namespace, not the node's.
+// same IPC namespace, not the node's. They share one UTS namespace too,
+// whose hostname is the pod's name.
 func TestPrivilegedPodSharesIPC(t *testing.T) {
 	nstest.RequirePrivileged(t)
 	client := fake.NewSimpleClientset(&v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}, Spec: v1.NodeSpec{PodCIDR: "10.77.0.0/24"}})
@@ -38,11 +41,20 @@ func TestPrivilegedPodSharesIPC(t *testing.T) {
 	if err != nil || len(ctrs) != 2 {
 		t.Fatalf("containers of the pod: %d %v", len(ctrs), err)
 	}
-	var ns []string
+	var ns, uts []string
 	for _, c := range ctrs {
 		task, err := c.Task(ctx, nil)
 		if err != nil {
 			t.Fatal(err)
+		}
+		u, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/uts", task.Pid()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		uts = append(uts, u)
+		out, err := exec.Command("nsenter", "-t", fmt.Sprint(task.Pid()), "-u", "hostname").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "ipc" {
+			t.Fatalf("hostname in container %s: %q %v; want the pod's name", c.ID(), out, err)
 		}
 		link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/ipc", task.Pid()))
 		if err != nil {
@@ -64,6 +76,9 @@ func TestPrivilegedPodSharesIPC(t *testing.T) {
 	self, _ := os.Readlink("/proc/1/ns/ipc") // the node's, whatever thread runs this
 	if ns[0] != ns[1] || ns[0] == self {
 		t.Fatalf("IPC namespaces %v (node %s): want one shared, not the node's", ns, self)
+	}
+	if nodeUTS, _ := os.Readlink("/proc/1/ns/uts"); uts[0] != uts[1] || uts[0] == nodeUTS {
+		t.Fatalf("UTS namespaces %v (node %s): want one shared, not the node's", uts, nodeUTS)
 	}
 	// Deleting the pod releases the namespace and /dev/shm mounts.
 	dir := filepath.Join(env.dataDir, "pods", string(pod.UID))

@@ -170,6 +170,11 @@ func (w *podWorker) writeEtcAndVolumes(ctx context.Context) error {
 			return err
 		}
 	}
+	if !w.pod.Spec.HostNetwork {
+		if err := setupUTS(w.dir, podHostname(w.pod)); err != nil {
+			return err
+		}
+	}
 	etc := filepath.Join(w.dir, "etc")
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		return err

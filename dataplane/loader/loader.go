@@ -8,13 +8,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/skiffnet/skiff/bpf/lb"
+	"github.com/skiffnet/skiff/internal/netnsrun"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -213,7 +213,7 @@ func (d *Dataplane) attachTCX(ifname string, ifindex int, dir direction, prog *e
 	// The kernel resolves ifindex in the calling thread's namespace: attach
 	// from a thread in Open's namespace, whichever goroutine calls Attach.
 	var l link.Link
-	err := d.inNS(func() (err error) {
+	err := netnsrun.In(d.nsh, func() (err error) {
 		l, err = link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: prog, Attach: dir.tcx})
 		return err
 	})
@@ -225,36 +225,6 @@ func (d *Dataplane) attachTCX(ifname string, ifindex int, dir direction, prog *e
 		return nil, fmt.Errorf("pin TCX link: %w", err)
 	}
 	return l, nil
-}
-
-// inNS runs f on an OS thread locked and switched into Open's network
-// namespace, then switches the thread back before releasing it.
-func (d *Dataplane) inNS(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(d.nsh); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter the dataplane's network namespace: %w", err)
-			return
-		}
-		err = f()
-		if netns.Set(orig) == nil {
-			// Only a thread back in its own namespace returns to the
-			// pool; otherwise it ends with this goroutine (or, for the
-			// main thread, stays parked).
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
 }
 
 // Close releases this process's handles; pins and attachments stay, so the

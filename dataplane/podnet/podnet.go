@@ -11,9 +11,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
+	"github.com/skiffnet/skiff/internal/netnsrun"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -346,37 +346,7 @@ func (n *Network) inHost(f func() error) error {
 	if n.cfg.HostNetNS == "" {
 		return f()
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromPath(n.cfg.HostNetNS)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("open host netns %s: %w", n.cfg.HostNetNS, err)
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter host netns %s: %w", n.cfg.HostNetNS, err)
-			return
-		}
-		ferr := f()
-		// Only a thread back in its own namespace may run other goroutines;
-		// if switching back fails it stays locked and exits with us.
-		if err := netns.Set(orig); err == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
+	return netnsrun.InPath(n.cfg.HostNetNS, f)
 }
 
 // defaultRouteMTU is the MTU of the interface holding the IPv4 default

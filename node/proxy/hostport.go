@@ -7,13 +7,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/skiffnet/skiff/dataplane/services"
+	"github.com/skiffnet/skiff/internal/netnsrun"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
@@ -198,7 +197,8 @@ func (p *Proxy) vethSysctls(ifname string) error {
 	if ifname == "" || strings.ContainsAny(ifname, "/.") {
 		return fmt.Errorf("bad interface name %q", ifname)
 	}
-	return p.inNS(func() error {
+	// /proc/sys/net shows the namespace of the thread that opens it.
+	return netnsrun.In(p.nsh, func() error {
 		dir := "/proc/sys/net/ipv4/conf/"
 		for _, kv := range [][2]string{{"accept_local", "1"}, {"rp_filter", "0"}} {
 			if err := os.WriteFile(dir+ifname+"/"+kv[0], []byte(kv[1]+"\n"), 0o644); err != nil {
@@ -211,34 +211,4 @@ func (p *Proxy) vethSysctls(ifname string) error {
 		}
 		return nil
 	})
-}
-
-// inNS runs f on an OS thread switched into the proxy's network namespace
-// (/proc/sys/net shows the namespace of the thread that opens it).
-func (p *Proxy) inNS(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(p.nsh); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter proxy network namespace: %w", err)
-			return
-		}
-		err = f()
-		if netns.Set(orig) == nil {
-			// Only a thread back in its own namespace returns to the
-			// pool; otherwise it ends with this goroutine (or, for the
-			// main thread, stays parked).
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
 }
