@@ -92,6 +92,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	res.Bound = benchstat.Summarize(lat.bound)
 	res.Running = benchstat.Summarize(lat.running)
 	res.Ready = benchstat.Summarize(lat.ready)
 	time.Sleep(2 * time.Second)
@@ -110,7 +111,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-type latencies struct{ running, ready []time.Duration }
+type latencies struct{ bound, running, ready []time.Duration }
 
 func pod(name string) *v1.Pod {
 	zero := int64(0)
@@ -151,7 +152,7 @@ func startPods(ctx context.Context, c kubernetes.Interface, names []string, log 
 		}
 	}
 	lat := &latencies{}
-	running, ready := map[string]bool{}, map[string]bool{}
+	bound, running, ready := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for len(ready) < len(names) {
@@ -170,6 +171,10 @@ func startPods(ctx context.Context, c kubernetes.Interface, names []string, log 
 			mu.Unlock()
 			if !known {
 				continue
+			}
+			if p.Spec.NodeName != "" && !bound[p.Name] {
+				bound[p.Name] = true
+				lat.bound = append(lat.bound, now.Sub(t0))
 			}
 			if p.Status.Phase == v1.PodRunning && !running[p.Name] {
 				running[p.Name] = true
