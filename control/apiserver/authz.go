@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -41,6 +42,15 @@ func (u user) isMaster() bool {
 		}
 	}
 	return false
+}
+
+// selfSubjectReview answers `kubectl auth whoami`: the identity the
+// request authenticated as (client certificate or service-account token).
+func selfSubjectReview(_ *Server, r *http.Request, obj runtime.Object) (runtime.Object, error) {
+	ssr := obj.(*authenticationv1.SelfSubjectReview)
+	u := userOf(r)
+	ssr.Status.UserInfo = authenticationv1.UserInfo{Username: u.Name, Groups: append([]string(nil), u.Groups...)}
+	return ssr, nil
 }
 
 // selfSubjectAccessReview answers `kubectl auth can-i` with the same rules

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -116,6 +117,9 @@ var Resources = []*Resource{
 	{Group: "authorization.k8s.io", Version: "v1", Name: "selfsubjectaccessreviews", Singular: "selfsubjectaccessreview", Kind: "SelfSubjectAccessReview",
 		Virtual: true,
 		New:     func() runtime.Object { return &authorizationv1.SelfSubjectAccessReview{} }, NewList: func() runtime.Object { return &authorizationv1.SelfSubjectAccessReview{} }},
+	{Group: "authentication.k8s.io", Version: "v1", Name: "selfsubjectreviews", Singular: "selfsubjectreview", Kind: "SelfSubjectReview",
+		Virtual: true,
+		New:     func() runtime.Object { return &authenticationv1.SelfSubjectReview{} }, NewList: func() runtime.Object { return &authenticationv1.SelfSubjectReview{} }},
 	{Group: "coordination.k8s.io", Version: "v1", Name: "leases", Singular: "lease", Kind: "Lease", Namespaced: true,
 		New: func() runtime.Object { return &coordinationv1.Lease{} }, NewList: func() runtime.Object { return &coordinationv1.LeaseList{} }},
 }
@@ -172,4 +176,5 @@ func lookup(group, version, name string) *Resource {
 func init() {
 	// Set here to avoid an initialization cycle through lookup.
 	lookup("authorization.k8s.io", "v1", "selfsubjectaccessreviews").Create = selfSubjectAccessReview
+	lookup("authentication.k8s.io", "v1", "selfsubjectreviews").Create = selfSubjectReview
 }

@@ -99,6 +99,11 @@ func TestKubectlServiceAccountToken(t *testing.T) {
 	if out, _ := withToken(bin, tok, "auth", "can-i", "get", "secrets", "-n", "sat-a"); !strings.HasPrefix(strings.TrimSpace(out), "no") {
 		t.Fatalf("can-i get secrets: %q", out)
 	}
+	// kubectl auth whoami (SelfSubjectReview, kubectl 1.28+).
+	if out, err := withToken(bin, tok, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.groups}"); err != nil ||
+		!strings.HasPrefix(out, "system:serviceaccount:sat-a:default ") || !strings.Contains(out, "system:serviceaccounts:sat-a") {
+		t.Fatalf("auth whoami with the token: %v %q", err, out)
+	}
 	unauthorized := func(what, tok string) {
 		t.Helper()
 		if out, err := withToken(bin, tok, "get", "pods", "-n", "sat-a"); err == nil || !strings.Contains(out, "Unauthorized") {
