@@ -163,6 +163,15 @@ func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 	if err := os.MkdirAll(filepath.Dir(logFile), 0o755); err != nil {
 		return err
 	}
+	// Create and start through a few slots at a time (createSlots), so
+	// that when many pods arrive at once the first ones are served first
+	// instead of all of them contending in containerd together.
+	select {
+	case w.k.createSlots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-w.k.createSlots }()
 	ctr, err := cl.NewContainer(ctx, id,
 		ctrd.WithImage(image),
 		ctrd.WithSnapshotter(w.k.cfg.Snapshotter),

@@ -244,10 +244,7 @@ func (w *podWorker) cancelWhenGone(ctx context.Context, cancel context.CancelFun
 			return
 		case <-t.C:
 		}
-		w.mu.Lock()
-		gone := w.gone || w.pod.DeletionTimestamp != nil
-		w.mu.Unlock()
-		if gone {
+		if w.deletionRequested() {
 			cancel()
 			return
 		}

@@ -86,6 +86,9 @@ type Kubelet struct {
 
 	logClock logClock // log file growth, for logs --since and --timestamps
 
+	// createSlots bounds concurrent container creations in containerd.
+	createSlots chan struct{}
+
 	tokens         *tokenManager // service-account tokens of projected volumes
 	projectedEvery time.Duration // how often projected volumes are rewritten
 
@@ -131,7 +134,8 @@ func New(cfg Config) (*Kubelet, error) {
 	}
 	log := cfg.Logger.With("component", "kubelet", "node", cfg.NodeName)
 	return &Kubelet{cfg: cfg, log: log, workers: map[types.UID]*podWorker{}, dial: nsDialer(cfg.HostNetNS),
-		tokens: newTokenManager(cfg.Client, nil, log), projectedEvery: time.Minute}, nil
+		tokens: newTokenManager(cfg.Client, nil, log), projectedEvery: time.Minute,
+		createSlots: make(chan struct{}, 4)}, nil
 }
 
 func (k *Kubelet) podDir(uid types.UID) string {

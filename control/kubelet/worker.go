@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -25,6 +26,14 @@ type podWorker struct {
 	dir string
 
 	wake chan struct{}
+
+	// latest is the newest pod the API sent and removed tells that the pod
+	// left the API behind our back. The informer's handler sets them
+	// without waiting for mu, which a step holds while it starts
+	// containers: waiting there would hold up every other pod's events.
+	// The worker applies them to pod and gone under mu (applyLocked).
+	latest  atomic.Pointer[v1.Pod]
+	removed atomic.Bool
 
 	mu         sync.Mutex
 	pod        *v1.Pod
@@ -52,6 +61,7 @@ func newPodWorker(k *Kubelet, pod *v1.Pod) *podWorker {
 		pod:   pod.DeepCopy(),
 		netns: k.netnsPath(pod.UID),
 	}
+	w.latest.Store(w.pod)
 	if pod.Spec.HostNetwork {
 		w.netns = k.cfg.HostNetNS // the node's own network namespace ("" = ours)
 	}
@@ -76,23 +86,38 @@ func (w *podWorker) poke() {
 	}
 }
 
+// update hands the worker the newest pod from the API without blocking.
 func (w *podWorker) update(pod *v1.Pod) {
-	w.mu.Lock()
-	w.pod = pod.DeepCopy()
-	w.mu.Unlock()
+	w.latest.Store(pod.DeepCopy())
 	w.poke()
 }
 
+// markGone tells the worker, without blocking, that the pod left the API.
 func (w *podWorker) markGone() {
-	w.mu.Lock()
-	w.gone = true
-	w.mu.Unlock()
+	w.removed.Store(true)
 	w.poke()
+}
+
+// applyLocked takes in what update and markGone left (mu held).
+func (w *podWorker) applyLocked() {
+	if p := w.latest.Load(); p != w.pod {
+		w.pod = p
+	}
+	if w.removed.Load() {
+		w.gone = true
+	}
+}
+
+// deletionRequested reports, without waiting for mu, whether the pod left
+// the API or is being deleted.
+func (w *podWorker) deletionRequested() bool {
+	return w.removed.Load() || w.latest.Load().DeletionTimestamp != nil
 }
 
 func (w *podWorker) currentPod() *v1.Pod {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.applyLocked()
 	return w.pod
 }
 
@@ -113,6 +138,7 @@ func (w *podWorker) run(ctx context.Context) {
 			return
 		}
 		w.mu.Lock()
+		w.applyLocked()
 		deleting := w.gone || w.pod.DeletionTimestamp != nil
 		w.mu.Unlock()
 		if deleting {
@@ -204,6 +230,7 @@ func (w *podWorker) writeEtcAndVolumes(ctx context.Context) error {
 func (w *podWorker) step(ctx context.Context) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.applyLocked()
 	if !w.sandbox {
 		if err := w.setupSandbox(ctx); err != nil {
 			if w.sandboxErr != err.Error() {
@@ -295,6 +322,7 @@ func (w *podWorker) terminalLocked() v1.PodPhase {
 // pushStatus writes the pod status if it changed.
 func (w *podWorker) pushStatus(ctx context.Context) {
 	w.mu.Lock()
+	w.applyLocked()
 	st := w.statusLocked()
 	if w.lastStatus != nil && apiequality.Semantic.DeepEqual(*w.lastStatus, st) {
 		w.mu.Unlock()
@@ -343,6 +371,7 @@ func (w *podWorker) stopProbesLocked() {
 // the API deletion.
 func (w *podWorker) terminate(ctx context.Context) {
 	w.mu.Lock()
+	w.applyLocked()
 	pod := w.pod
 	gone := w.gone
 	grace := int64(30)
