@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/skiffnet/skiff/dataplane/podnet"
+	"github.com/skiffnet/skiff/internal/agentclean"
 	"github.com/skiffnet/skiff/internal/nstest"
 	skctrd "github.com/skiffnet/skiff/node/containerd"
 )
@@ -98,7 +99,7 @@ func newKubeletEnv(t *testing.T, client *fake.Clientset) *kubeletEnv {
 		if e.net != nil {
 			e.net.Close()
 		}
-		_ = exec.Command("umount", "-R", filepath.Join(dataDir, "containerd")).Run()
+		agentclean.UnmountUnder(dataDir) // containerd's and the pods' (ns/ipc, ns/uts, shm)
 		os.RemoveAll(dataDir)
 	})
 	f, err := os.Open(tar)

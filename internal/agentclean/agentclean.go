@@ -43,17 +43,7 @@ func Cleanup(dir, node string) {
 	}
 	_ = exec.Command("pkill", "-KILL", "-f", filepath.Join(dir, "containerd")).Run()
 	time.Sleep(300 * time.Millisecond)
-	if b, err := os.ReadFile("/proc/mounts"); err == nil {
-		var mounts []string
-		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[1], dir) {
-				mounts = append(mounts, f[1])
-			}
-		}
-		for i := len(mounts) - 1; i >= 0; i-- {
-			_ = exec.Command("umount", "-l", mounts[i]).Run()
-		}
-	}
+	UnmountUnder(dir)
 	_ = loader.RemovePins(loader.DefaultPinRoot, node)
 	// The node-local DNS interface (one per machine, recreated by the
 	// next agent).
@@ -87,4 +77,24 @@ func ContainerdPID(dir string) int {
 		}
 	}
 	return 0
+}
+
+// UnmountUnder lazily unmounts every mount point at or below dir, deepest
+// (last mounted) first: containerd's rootfs mounts and the pods' pinned IPC
+// and UTS namespaces and /dev/shm that a kubelet leaves for adoption.
+func UnmountUnder(dir string) {
+	b, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		return
+	}
+	dir = filepath.Clean(dir)
+	var mounts []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && (f[1] == dir || strings.HasPrefix(f[1], dir+"/")) {
+			mounts = append(mounts, f[1])
+		}
+	}
+	for i := len(mounts) - 1; i >= 0; i-- {
+		_ = exec.Command("umount", "-l", mounts[i]).Run()
+	}
 }

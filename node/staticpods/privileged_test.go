@@ -24,6 +24,7 @@ import (
 
 	"github.com/skiffnet/skiff/control/kubelet"
 	"github.com/skiffnet/skiff/dataplane/podnet"
+	"github.com/skiffnet/skiff/internal/agentclean"
 	"github.com/skiffnet/skiff/internal/nstest"
 	skctrd "github.com/skiffnet/skiff/node/containerd"
 )
@@ -125,7 +126,7 @@ func TestPrivilegedStaticPodRuns(t *testing.T) {
 		if pn != nil {
 			pn.Close()
 		}
-		_ = exec.Command("umount", "-R", filepath.Join(dataDir, "containerd")).Run()
+		agentclean.UnmountUnder(dataDir) // containerd's and the pods' (ns/ipc, ns/uts, shm)
 		os.RemoveAll(dataDir)
 	})
 	f, err := os.Open(tar)
