@@ -105,51 +105,48 @@ func (s *Server) RSS() (cur, peak int64, err error) { return RSS(s.cmd.Process.P
 
 // RSS returns the resident and peak resident memory of process pid.
 func RSS(pid int) (cur, peak int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	v, err := procStatus(pid, "VmRSS:", "VmHWM:")
 	if err != nil {
 		return 0, 0, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			cur = kb * 1024
-		case "VmHWM:":
-			peak = kb * 1024
-		}
-	}
-	if cur == 0 {
+	if v[0] == 0 {
 		return 0, 0, errors.New("no VmRSS in /proc status")
 	}
-	return cur, peak, nil
+	return v[0], v[1], nil
 }
 
 // RSSParts splits the resident memory of process pid into anonymous
 // memory (heap, stacks) and file-backed pages (mostly the mapped skiff
 // executable, shared by every process running it).
 func RSSParts(pid int) (anon, file int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	v, err := procStatus(pid, "RssAnon:", "RssFile:")
 	if err != nil {
 		return 0, 0, err
 	}
+	return v[0], v[1], nil
+}
+
+// procStatus reads the kB fields named keys from /proc/<pid>/status, in
+// bytes (0 for a field that is missing).
+func procStatus(pid int, keys ...string) ([]int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int64, len(keys))
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {
 			continue
 		}
-		kb, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "RssAnon:":
-			anon = kb * 1024
-		case "RssFile:":
-			file = kb * 1024
+		for i, k := range keys {
+			if f[0] == k {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				out[i] = kb * 1024
+			}
 		}
 	}
-	return anon, file, nil
+	return out, nil
 }
 
 // Stop ends the server (SIGTERM, then SIGKILL after 10 s).
