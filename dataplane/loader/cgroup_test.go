@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -70,17 +69,7 @@ func newSockLab(t *testing.T) *sockLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.cg = filepath.Join(root, l.tp.Prefix+"-sock")
-	if err := os.Mkdir(l.cg, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { removeCgroup(t, l.cg) })
-	f, err := os.Open(l.cg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	l.cgfd = int(f.Fd())
+	l.cg, l.cgfd = l.tp.Cgroup(t, root, "sock")
 
 	t.Cleanup(func() { _ = RemovePins("", l.tp.Prefix) })
 	l.open()
@@ -101,24 +90,6 @@ func (l *sockLab) open() {
 		l.t.Fatal(err)
 	}
 	l.t.Cleanup(func() { l.dp.Close() })
-}
-
-// removeCgroup kills what is left in the test cgroup and removes it.
-func removeCgroup(t *testing.T, cg string) {
-	for i := 0; i < 50; i++ {
-		b, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
-		for _, f := range strings.Fields(string(b)) {
-			var pid int
-			if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		if err := os.Remove(cg); err == nil || os.IsNotExist(err) {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Errorf("test cgroup %s could not be removed: remove it with rmdir", cg)
 }
 
 func (l *sockLab) serve(ns *nstest.NS, mode, addr, name string) {

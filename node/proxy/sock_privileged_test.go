@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,43 +14,6 @@ import (
 	"github.com/skiffnet/skiff/internal/nstest"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
-
-// testCgroup makes a cgroup v2 directory with the lab's prefix, removed
-// (after killing what is left in it) at cleanup; it returns its path and an
-// open descriptor for SysProcAttr.CgroupFD.
-func testCgroup(t *testing.T, prefix string) (string, int) {
-	t.Helper()
-	root, err := loader.DefaultCgroupPath()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cg := filepath.Join(root, prefix+"-proxy")
-	if err := os.Mkdir(cg, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for i := 0; i < 50; i++ {
-			b, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
-			for _, f := range strings.Fields(string(b)) {
-				var pid int
-				if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-			if err := os.Remove(cg); err == nil || os.IsNotExist(err) {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Errorf("test cgroup %s could not be removed: rmdir it", cg)
-	})
-	f, err := os.Open(cg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return cg, int(f.Fd())
-}
 
 // askTCPInCgroup connects with bash's /dev/tcp from a process in ns and in
 // the cgroup cgfd and returns the server's line.
@@ -75,7 +36,11 @@ func askTCPInCgroup(ns *nstest.NS, cgfd int, addr netip.AddrPort) (string, error
 // removes it.
 func TestPrivilegedSockHostPortFromNode(t *testing.T) {
 	l := newHPLab(t)
-	cg, cgfd := testCgroup(t, l.tp.Prefix)
+	root, err := loader.DefaultCgroupPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg, cgfd := l.tp.Cgroup(t, root, "proxy")
 	front := netip.AddrPortFrom(l.nodeIP, l.hostPort)
 	if _, err := l.cs.CoreV1().Pods("default").Create(context.Background(), l.pod("pod1", l.ip1), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
