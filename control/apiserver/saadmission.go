@@ -13,19 +13,21 @@ import (
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/skiffnet/skiff/control/controllers/rootca"
+	"github.com/skiffnet/skiff/control/controllers/serviceaccount"
 	"github.com/skiffnet/skiff/control/storage"
 )
 
 // Service-account admission, as Kubernetes' ServiceAccount plugin.
 const (
-	defaultServiceAccount = "default"
+	defaultServiceAccount = serviceaccount.DefaultName
 	// SATokenMountPath is where pods find their token, CA and namespace.
 	SATokenMountPath = "/var/run/secrets/kubernetes.io/serviceaccount"
 	// saVolumePrefix starts the name of the injected projected volume.
 	saVolumePrefix = "kube-api-access-"
 	// RootCAConfigMap is the ConfigMap every namespace holds the cluster CA
 	// in (published by control/controllers/rootca).
-	RootCAConfigMap = "kube-root-ca.crt"
+	RootCAConfigMap = rootca.ConfigMapName
 	// saTokenSeconds is the lifetime the kubelet asks for, Kubernetes' 3607.
 	saTokenSeconds = 3607
 	// defaultSAWait is how long a pod create waits for the default service

@@ -78,15 +78,8 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 }
 
 func (c *Controller) sync(ctx context.Context, name string) error {
-	ns, err := c.nsLister.Get(name)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
+	if active, err := ctrlutil.ActiveNamespace(c.nsLister, name); !active || err != nil {
 		return err
-	}
-	if ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating {
-		return nil
 	}
 	cm, err := c.cmLister.ConfigMaps(name).Get(ConfigMapName)
 	if apierrors.IsNotFound(err) {
