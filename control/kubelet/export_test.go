@@ -31,3 +31,6 @@ func WaitPod(t *testing.T, client *fake.Clientset, name, what string, cond func(
 
 // PodReady reports the pod's Ready condition.
 func PodReady(p *v1.Pod) bool { return podReady(p) }
+
+// SyncBuffer is a strings.Builder safe for concurrent writes and reads.
+type SyncBuffer = syncBuffer

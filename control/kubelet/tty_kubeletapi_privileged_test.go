@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,27 +29,10 @@ func (q sizeQueue) Next() *remotecommand.TerminalSize {
 	return &sz
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // ttySession is `kubectl attach -it` through the kubelet API.
 type ttySession struct {
 	in    *io.PipeWriter
-	out   lockedBuffer
+	out   kubelet.SyncBuffer
 	sizes sizeQueue
 	done  chan error
 	stop  context.CancelFunc

@@ -100,9 +100,7 @@ func (w *podWorker) markGone() {
 
 // applyLocked takes in what update and markGone left (mu held).
 func (w *podWorker) applyLocked() {
-	if p := w.latest.Load(); p != w.pod {
-		w.pod = p
-	}
+	w.pod = w.latest.Load()
 	if w.removed.Load() {
 		w.gone = true
 	}

@@ -1,6 +1,7 @@
 package ctrltest
 
 import (
+	"errors"
 	"reflect"
 	"strconv"
 	"sync/atomic"
@@ -66,7 +67,7 @@ func EmulateWrites(c *fake.Clientset) {
 		sm, _ := meta.Accessor(stored)
 		if m.GetResourceVersion() != "" && m.GetResourceVersion() != sm.GetResourceVersion() {
 			return true, nil, apierrors.NewConflict(gvr.GroupResource(), m.GetName(),
-				errStale("the object has been modified; please apply your changes to the latest version and try again"))
+				errors.New("the object has been modified; please apply your changes to the latest version and try again"))
 		}
 		out := in
 		if statusResources[gvr.Resource] {
@@ -91,10 +92,6 @@ func EmulateWrites(c *fake.Clientset) {
 		return false, nil, nil
 	})
 }
-
-type errStale string
-
-func (e errStale) Error() string { return string(e) }
 
 // copyStatus sets dst.Status to src.Status (both pointers to the same
 // struct type with a Status field).
