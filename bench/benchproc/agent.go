@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiffnet/skiff/internal/agentclean"
+	"github.com/skiffnet/skiff/internal/freeport"
 )
 
 // Agent is a `skiff agent` child process joined to a Server.
@@ -47,7 +48,7 @@ func StartAgent(ctx context.Context, bin string, srv *Server, node string, archi
 		return nil, err
 	}
 	defer devnull.Close()
-	kport, err := freePort()
+	kport, err := freeport.Loopback()
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"github.com/skiffnet/skiff/internal/freeport"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,19 +26,10 @@ type Server struct {
 	log        *os.File
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // StartServer runs bin as a server on a free loopback port with its data in
 // dir/server, extra flags appended, and waits until it answers /readyz.
 func StartServer(ctx context.Context, bin, dir string, extra ...string) (*Server, error) {
-	port, err := freePort()
+	port, err := freeport.Loopback()
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/skiffnet/skiff/internal/freeport"
 )
 
 // Embedded is an etcd server running inside this process.
@@ -37,14 +39,14 @@ func (e *Embedded) Close() {
 // free ports on 127.0.0.1 are chosen.
 func StartEmbedded(dir, clientURL, peerURL string) (*Embedded, error) {
 	if clientURL == "" {
-		p, err := freePort()
+		p, err := freeport.Loopback()
 		if err != nil {
 			return nil, err
 		}
 		clientURL = fmt.Sprintf("http://127.0.0.1:%d", p)
 	}
 	if peerURL == "" {
-		p, err := freePort()
+		p, err := freeport.Loopback()
 		if err != nil {
 			return nil, err
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/skiffnet/skiff/bench/benchproc"
 	"github.com/skiffnet/skiff/dns/records"
 	"github.com/skiffnet/skiff/dns/server"
 )
@@ -188,18 +188,8 @@ func memory() (heap, rss uint64) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	f, err := os.Open("/proc/self/status")
-	if err == nil {
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-				kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				rss = kb * 1024
-			}
-		}
-	}
-	return ms.HeapAlloc, rss
+	cur, _, _ := benchproc.RSS(os.Getpid())
+	return ms.HeapAlloc, uint64(cur)
 }
 
 func mib(v uint64) float64 { return float64(int64(v)) / (1 << 20) }
