@@ -17,3 +17,24 @@ func TestLoopbackPortCanBeListenedOn(t *testing.T) {
 	}
 	l.Close()
 }
+
+func TestLoopbackAvoidsEphemeralRangeAndRepeats(t *testing.T) {
+	lo, hi := ephemeralRange()
+	seen := map[int]bool{}
+	for i := 0; i < 50; i++ {
+		p, err := Loopback()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+		if lo <= rangeLow && hi >= rangeHigh {
+			continue // ranges overlap entirely: the kernel chose
+		}
+		if p >= lo && p <= hi {
+			t.Fatalf("port %d is inside the ephemeral range %d-%d", p, lo, hi)
+		}
+	}
+}
