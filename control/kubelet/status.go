@@ -42,8 +42,15 @@ func (w *podWorker) statusLocked() v1.PodStatus {
 			notReady = append(notReady, c.spec.Name)
 		}
 	}
+	// Transition times carry over from the status last written (the API's
+	// copy until the first write): the informer's copy may not show that
+	// write yet.
 	old := map[v1.PodConditionType]v1.PodCondition{}
-	for _, c := range w.pod.Status.Conditions {
+	prev := w.pod.Status.Conditions
+	if w.lastStatus != nil {
+		prev = w.lastStatus.Conditions
+	}
+	for _, c := range prev {
 		old[c.Type] = c
 	}
 	cond := func(t v1.PodConditionType, ok bool, reason, msg string) v1.PodCondition {

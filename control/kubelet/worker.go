@@ -1,7 +1,9 @@
 package kubelet
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,7 +14,6 @@ import (
 
 	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -47,7 +48,8 @@ type podWorker struct {
 	inits      []*ctrState
 	ctrs       []*ctrState
 	initFailed bool
-	lastStatus *v1.PodStatus
+	lastStatus *v1.PodStatus // as last written; its conditions' times are kept (status.go)
+	lastWire   []byte        // lastStatus as the API stores it (JSON)
 
 	projectedAt time.Time // projected volumes last written
 }
@@ -322,7 +324,11 @@ func (w *podWorker) pushStatus(ctx context.Context) {
 	w.mu.Lock()
 	w.applyLocked()
 	st := w.statusLocked()
-	if w.lastStatus != nil && apiequality.Semantic.DeepEqual(*w.lastStatus, st) {
+	// Compared as the API stores it: timestamps in whole seconds. A deep
+	// comparison saw nanoseconds and wrote the same status again, two or
+	// three writes per started pod.
+	wire, err := json.Marshal(&st)
+	if err == nil && bytes.Equal(wire, w.lastWire) {
 		w.mu.Unlock()
 		return
 	}
@@ -338,7 +344,7 @@ func (w *podWorker) pushStatus(ctx context.Context) {
 		}
 	}
 	pod.Status = *st.DeepCopy()
-	_, err := w.k.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+	_, err = w.k.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {
 		fresh, gerr := w.k.cfg.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
 		if gerr == nil && fresh.UID == pod.UID {
@@ -353,7 +359,7 @@ func (w *podWorker) pushStatus(ctx context.Context) {
 		return
 	}
 	w.mu.Lock()
-	w.lastStatus = &st
+	w.lastStatus, w.lastWire = &st, wire
 	w.mu.Unlock()
 }
 
