@@ -22,6 +22,7 @@ import (
 	"time"
 
 	ctrd "github.com/containerd/containerd"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -175,13 +176,19 @@ func runAgent(args []string) error {
 			dns = append(dns, s)
 		}
 	}
+	// One watch of Services for the proxy and the kubelet's service
+	// environment variables.
+	shared := informers.NewSharedInformerFactory(client, 10*time.Minute)
+	svcInf := shared.Core().V1().Services()
 	k, err := kubelet.New(kubelet.Config{
 		NodeName: *nodeName, NodeIP: *nodeIP, Client: client, Containerd: cc, RuntimeOpts: runtimeOpts,
 		Net: pn, DataDir: dir, ClusterDNS: dns, ClusterDomain: *clusterDomain,
+		Services: &kubelet.ServiceCache{Lister: svcInf.Lister(), Synced: svcInf.Informer().HasSynced},
 	})
 	if err != nil {
 		return err
 	}
+	shared.Start(ctx.Done())
 	puller, err := skctrd.NewPuller(cc, skctrd.PullerOptions{Registries: regCfg, Logger: log})
 	if err != nil {
 		return err
@@ -209,7 +216,7 @@ func runAgent(args []string) error {
 	}
 	if !*noProxy {
 		go func() {
-			if err := proxy.Run(ctx, proxy.Config{Node: *nodeName, Client: client, NodeIP: netip.MustParseAddr(*nodeIP), SockCgroup: *sockCgroup}); err != nil {
+			if err := proxy.Run(ctx, proxy.Config{Node: *nodeName, Client: client, Informers: shared, NodeIP: netip.MustParseAddr(*nodeIP), SockCgroup: *sockCgroup}); err != nil {
 				log.Error("service proxy stopped; ClusterIP traffic is not balanced on this node", "err", err)
 			}
 		}()

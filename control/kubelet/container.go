@@ -96,7 +96,7 @@ func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 			return err
 		}
 	}
-	env, err := resolveEnv(ctx, envSource{client: w.k.cfg.Client, nodeName: w.k.cfg.NodeName, podIP: w.podIP, hostIP: w.k.cfg.NodeIP}, w.pod, &c.spec)
+	env, err := resolveEnv(ctx, envSource{client: w.k.cfg.Client, nodeName: w.k.cfg.NodeName, podIP: w.podIP, hostIP: w.k.cfg.NodeIP, services: w.k.cfg.Services}, w.pod, &c.spec)
 	if err != nil {
 		c.waiting = &v1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
 		return err

@@ -18,6 +18,7 @@ type envSource struct {
 	nodeName string
 	podIP    string
 	hostIP   string
+	services *ServiceCache // nil: Services are read from the API
 }
 
 // resolveEnv builds a container's environment: Service variables first,
@@ -58,7 +59,7 @@ func resolveEnv(ctx context.Context, src envSource, pod *v1.Pod, c *v1.Container
 		secs[name] = s
 		return s, nil
 	}
-	svc, err := serviceEnv(ctx, src.client, pod)
+	svc, err := serviceEnv(ctx, src, pod)
 	if err != nil {
 		return nil, err
 	}

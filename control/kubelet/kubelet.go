@@ -69,6 +69,10 @@ type Config struct {
 	// from; empty means the agent's own. Tests set it together with
 	// podnet.Config.HostNetNS.
 	HostNetNS string
+	// Services, when set, gives the Kubernetes service environment
+	// variables from a watch cache instead of two API reads per container
+	// start.
+	Services *ServiceCache
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }

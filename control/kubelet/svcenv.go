@@ -9,7 +9,9 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/labels"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 )
 
 // serviceEnv returns the Kubernetes service variables for pod: for every
@@ -17,18 +19,25 @@ import (
 // Service of the default namespace) <NAME>_SERVICE_HOST, _SERVICE_PORT,
 // _SERVICE_PORT_<PORTNAME> and the Docker-link style <NAME>_PORT* set.
 // Nothing when spec.enableServiceLinks is false, except the kubernetes one.
-func serviceEnv(ctx context.Context, client kubernetes.Interface, pod *v1.Pod) ([][2]string, error) {
+//
+// Services come from the informer cache (src.services) once it has synced,
+// as the kubelet reads them; from the API before that or without one.
+func serviceEnv(ctx context.Context, src envSource, pod *v1.Pod) ([][2]string, error) {
 	links := pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks
+	list, get := src.listServicesAPI(ctx), src.getServiceAPI(ctx)
+	if src.services != nil && src.services.Synced() {
+		list, get = src.services.list, src.services.get
+	}
 	var svcs []v1.Service
 	if links {
-		l, err := client.CoreV1().Services(pod.Namespace).List(ctx, metav1.ListOptions{})
+		l, err := list(pod.Namespace)
 		if err != nil {
 			return nil, fmt.Errorf("list services for environment: %w", err)
 		}
-		svcs = l.Items
+		svcs = l
 	}
 	if pod.Namespace != metav1.NamespaceDefault || !links {
-		if k, err := client.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{}); err == nil {
+		if k, err := get(metav1.NamespaceDefault, "kubernetes"); err == nil {
 			svcs = append(svcs, *k)
 		}
 	}
@@ -66,4 +75,43 @@ func serviceEnv(ctx context.Context, client kubernetes.Interface, pod *v1.Pod) (
 		}
 	}
 	return out, nil
+}
+
+// ServiceCache is a synced view of the cluster's Services, normally the
+// agent's shared informer (the service proxy watches the same Services).
+type ServiceCache struct {
+	Lister corelisters.ServiceLister
+	Synced cache.InformerSynced
+}
+
+func (c *ServiceCache) list(ns string) ([]v1.Service, error) {
+	l, err := c.Lister.Services(ns).List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1.Service, len(l))
+	for i, s := range l {
+		out[i] = *s
+	}
+	return out, nil
+}
+
+func (c *ServiceCache) get(ns, name string) (*v1.Service, error) {
+	return c.Lister.Services(ns).Get(name)
+}
+
+func (src envSource) listServicesAPI(ctx context.Context) func(string) ([]v1.Service, error) {
+	return func(ns string) ([]v1.Service, error) {
+		l, err := src.client.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return l.Items, nil
+	}
+}
+
+func (src envSource) getServiceAPI(ctx context.Context) func(string, string) (*v1.Service, error) {
+	return func(ns, name string) (*v1.Service, error) {
+		return src.client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+	}
 }

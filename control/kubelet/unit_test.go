@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
@@ -426,8 +427,22 @@ func TestServiceEnv(t *testing.T) {
 		&v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "my-db", Namespace: "demo"}, Spec: v1.ServiceSpec{ClusterIP: "10.96.3.4", Ports: []v1.ServicePort{{Name: "sql", Port: 3306, Protocol: v1.ProtocolTCP}}}},
 		&v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "headless", Namespace: "demo"}, Spec: v1.ServiceSpec{ClusterIP: "None", Ports: []v1.ServicePort{{Port: 80}}}},
 	)
+	// From the API, and from an informer's cache of the same Services.
+	f := informers.NewSharedInformerFactory(client, 0)
+	inf := f.Core().V1().Services()
+	cached := &ServiceCache{Lister: inf.Lister(), Synced: inf.Informer().HasSynced}
+	stop := make(chan struct{})
+	defer close(stop)
+	f.Start(stop)
+	f.WaitForCacheSync(stop)
+	for _, src := range []envSource{{client: client}, {client: fake.NewSimpleClientset(), services: cached}} {
+		testServiceEnv(t, src)
+	}
+}
+
+func testServiceEnv(t *testing.T, src envSource) {
 	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "demo"}}
-	env, err := resolveEnv(context.Background(), envSource{client: client}, pod, &v1.Container{Env: []v1.EnvVar{{Name: "MY_DB_SERVICE_PORT", Value: "override"}}})
+	env, err := resolveEnv(context.Background(), src, pod, &v1.Container{Env: []v1.EnvVar{{Name: "MY_DB_SERVICE_PORT", Value: "override"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +458,7 @@ func TestServiceEnv(t *testing.T) {
 	}
 	no := false
 	pod.Spec.EnableServiceLinks = &no
-	env, _ = resolveEnv(context.Background(), envSource{client: client}, pod, &v1.Container{})
+	env, _ = resolveEnv(context.Background(), src, pod, &v1.Container{})
 	if got := strings.Join(env, " "); strings.Contains(got, "MY_DB") || !strings.Contains(got, "KUBERNETES_SERVICE_HOST") {
 		t.Errorf("enableServiceLinks=false: %s", got)
 	}

@@ -36,8 +36,12 @@ func init() { prometheus.MustRegister(ProgrammingLatency) }
 
 // Config configures the proxy.
 type Config struct {
-	Node       string
-	Client     kubernetes.Interface
+	Node   string
+	Client kubernetes.Interface
+	// Informers, when set, is the shared factory Services and
+	// EndpointSlices are watched through (the agent's kubelet reads the
+	// same Services); Run starts it. Default: a factory of its own.
+	Informers  informers.SharedInformerFactory
 	VethPrefix string        // host-side pod veths to attach to; default "skp"
 	Coalesce   time.Duration // default 20ms
 	PinRoot    string        // default loader.DefaultPinRoot
@@ -117,7 +121,10 @@ func Run(ctx context.Context, cfg Config) error {
 	p := &Proxy{cfg: cfg, dp: dp, rec: rec, kick: make(chan struct{}, 1), attached: map[string]bool{},
 		nsh: nsh, nl: nl, log: slog.Default().With("component", "proxy", "node", cfg.Node)}
 
-	f := informers.NewSharedInformerFactory(cfg.Client, 10*time.Minute)
+	f := cfg.Informers
+	if f == nil {
+		f = informers.NewSharedInformerFactory(cfg.Client, 10*time.Minute)
+	}
 	svcInf := f.Core().V1().Services()
 	sliceInf := f.Discovery().V1().EndpointSlices()
 	h := cache.ResourceEventHandlerFuncs{
