@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/skiffnet/skiff/control/join"
+	"github.com/skiffnet/skiff/internal/nodepods"
 	"github.com/skiffnet/skiff/node/proxy"
 	"log/slog"
 	"net"
@@ -180,10 +181,13 @@ func runAgent(args []string) error {
 	// environment variables.
 	shared := informers.NewSharedInformerFactory(client, 10*time.Minute)
 	svcInf := shared.Core().V1().Services()
+	// One watch of this node's pods for the kubelet, the proxy's hostPorts
+	// and static pods.
+	pods := nodepods.Factory(client, *nodeName)
 	k, err := kubelet.New(kubelet.Config{
 		NodeName: *nodeName, NodeIP: *nodeIP, Client: client, Containerd: cc, RuntimeOpts: runtimeOpts,
 		Net: pn, DataDir: dir, ClusterDNS: dns, ClusterDomain: *clusterDomain,
-		Services: &kubelet.ServiceCache{Lister: svcInf.Lister(), Synced: svcInf.Informer().HasSynced},
+		Services: &kubelet.ServiceCache{Lister: svcInf.Lister(), Synced: svcInf.Informer().HasSynced}, Pods: pods,
 	})
 	if err != nil {
 		return err
@@ -196,7 +200,7 @@ func runAgent(args []string) error {
 	k.SetImagePuller(puller)
 	if *manifestDir != "" {
 		go func() {
-			if err := staticpods.Run(ctx, staticpods.Config{Client: client, NodeName: *nodeName, NodeUID: node.UID, Dir: *manifestDir, Logger: log}); err != nil {
+			if err := staticpods.Run(ctx, staticpods.Config{Client: client, NodeName: *nodeName, NodeUID: node.UID, Dir: *manifestDir, Logger: log, Pods: pods}); err != nil {
 				log.Error("static pods stopped; manifests in --pod-manifest-path are not run", "dir", *manifestDir, "err", err)
 			}
 		}()
@@ -216,7 +220,7 @@ func runAgent(args []string) error {
 	}
 	if !*noProxy {
 		go func() {
-			if err := proxy.Run(ctx, proxy.Config{Node: *nodeName, Client: client, Informers: shared, NodeIP: netip.MustParseAddr(*nodeIP), SockCgroup: *sockCgroup}); err != nil {
+			if err := proxy.Run(ctx, proxy.Config{Node: *nodeName, Client: client, Informers: shared, Pods: pods, NodeIP: netip.MustParseAddr(*nodeIP), SockCgroup: *sockCgroup}); err != nil {
 				log.Error("service proxy stopped; ClusterIP traffic is not balanced on this node", "err", err)
 			}
 		}()

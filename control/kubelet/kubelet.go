@@ -16,13 +16,13 @@ import (
 
 	ctrd "github.com/containerd/containerd"
 	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiffnet/skiff/dataplane/podnet"
+	"github.com/skiffnet/skiff/internal/nodepods"
 )
 
 // Labels on every containerd container the kubelet creates.
@@ -73,6 +73,9 @@ type Config struct {
 	// variables from a watch cache instead of two API reads per container
 	// start.
 	Services *ServiceCache
+	// Pods, when set, is the agent's shared watch of this node's pods
+	// (internal/nodepods); Run starts it. Default: a watch of its own.
+	Pods informers.SharedInformerFactory
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -155,10 +158,10 @@ func (k *Kubelet) netnsPath(uid types.UID) string {
 func (k *Kubelet) Run(ctx context.Context) error {
 	k.ctx = ctx
 	go k.sampleLogs(ctx)
-	factory := informers.NewSharedInformerFactoryWithOptions(k.cfg.Client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = "spec.nodeName=" + k.cfg.NodeName
-		}))
+	factory := k.cfg.Pods
+	if factory == nil {
+		factory = nodepods.Factory(k.cfg.Client, k.cfg.NodeName)
+	}
 	inf := factory.Core().V1().Pods().Informer()
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { k.onPod(obj) },

@@ -12,10 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/skiffnet/skiff/dataplane/loader"
 	"github.com/skiffnet/skiff/dataplane/services"
+	"github.com/skiffnet/skiff/internal/nodepods"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -41,7 +40,11 @@ type Config struct {
 	// Informers, when set, is the shared factory Services and
 	// EndpointSlices are watched through (the agent's kubelet reads the
 	// same Services); Run starts it. Default: a factory of its own.
-	Informers  informers.SharedInformerFactory
+	Informers informers.SharedInformerFactory
+	// Pods, when set, is the agent's shared watch of this node's pods
+	// (internal/nodepods), for hostPorts; Run starts it. Default: a watch
+	// of its own.
+	Pods       informers.SharedInformerFactory
 	VethPrefix string        // host-side pod veths to attach to; default "skp"
 	Coalesce   time.Duration // default 20ms
 	PinRoot    string        // default loader.DefaultPinRoot
@@ -135,10 +138,10 @@ func Run(ctx context.Context, cfg Config) error {
 	svcInf.Informer().AddEventHandler(h)
 	sliceInf.Informer().AddEventHandler(h)
 	// Pods bound to this node, for their hostPorts (hostport.go).
-	pf := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 10*time.Minute,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.Node).String()
-		}))
+	pf := cfg.Pods
+	if pf == nil {
+		pf = nodepods.Factory(cfg.Client, cfg.Node)
+	}
 	podInf := pf.Core().V1().Pods()
 	podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(o any) {

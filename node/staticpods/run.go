@@ -12,6 +12,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/skiffnet/skiff/internal/nodepods"
 )
 
 // Config is what Run needs.
@@ -26,6 +28,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Interval between reads of Dir; default 3 s.
 	Interval time.Duration
+	// Pods, when set, is the agent's shared watch of this node's pods
+	// (internal/nodepods); Run starts it. Default: a watch of its own.
+	Pods informers.SharedInformerFactory
 }
 
 // DefaultDir is where `skiff agent` looks for static pods by default.
@@ -56,10 +61,10 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		cfg.NodeUID = uid
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = "spec.nodeName=" + cfg.NodeName
-		}))
+	factory := cfg.Pods
+	if factory == nil {
+		factory = nodepods.Factory(cfg.Client, cfg.NodeName)
+	}
 	inf := factory.Core().V1().Pods().Informer()
 	kick := make(chan struct{}, 1)
 	poke := func(any) {
