@@ -88,6 +88,7 @@ func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 	if err != nil {
 		return err
 	}
+	image = w.k.images.wrap(image)
 	ref := c.image
 	c.imageID = ref + "@" + image.Target().Digest.String()
 	if ok, _ := image.IsUnpacked(ctx, w.k.cfg.Snapshotter); !ok {
@@ -184,6 +185,9 @@ func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 		}),
 	)
 	if err != nil {
+		if errdefs.IsNotFound(err) {
+			w.k.images.forgetUnpacked(image) // its snapshot went away: unpack again next time
+		}
 		c.waiting = &v1.ContainerStateWaiting{Reason: "CreateContainerError", Message: err.Error()}
 		return err
 	}

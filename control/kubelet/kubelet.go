@@ -95,6 +95,8 @@ type Kubelet struct {
 
 	// createSlots bounds concurrent container creations in containerd.
 	createSlots chan struct{}
+	// images answers what containerd would about each image (imagecache.go).
+	images *imageCache
 
 	tokens         *tokenManager // service-account tokens of projected volumes
 	projectedEvery time.Duration // how often projected volumes are rewritten
@@ -142,7 +144,7 @@ func New(cfg Config) (*Kubelet, error) {
 	log := cfg.Logger.With("component", "kubelet", "node", cfg.NodeName)
 	return &Kubelet{cfg: cfg, log: log, workers: map[types.UID]*podWorker{}, dial: nsDialer(cfg.HostNetNS),
 		tokens: newTokenManager(cfg.Client, nil, log), projectedEvery: time.Minute,
-		createSlots: make(chan struct{}, 4)}, nil
+		createSlots: make(chan struct{}, 4), images: newImageCache()}, nil
 }
 
 func (k *Kubelet) podDir(uid types.UID) string {
