@@ -1,8 +1,11 @@
 // Package kubelet runs the pods the scheduler bound to this node.
 //
 // In: a Kubernetes client (pods with spec.nodeName=<node> are watched
-// through a field-selected informer; ConfigMaps and Secrets are read on
-// demand; service-account tokens come from TokenRequest, POST
+// through a field-selected informer, internal/nodepods, shared with the
+// agent's proxy and static pods through Config.Pods; Services for the
+// service environment variables come from the agent's watch cache,
+// Config.Services; ConfigMaps and Secrets are read on demand;
+// service-account tokens come from TokenRequest, POST
 // serviceaccounts/<sa>/token, always bound to the pod), a containerd
 // client in the "skiff" namespace with the runtime option from
 // node/containerd, and a podnet.Network for pod addresses.
@@ -23,7 +26,9 @@
 // output containerd's shim hands to `skiff tty-log`, which appends it to the
 // container log (tty.go), while Attach writes to its stdin FIFO, applies
 // resizes and honours stdinOnce; pod
-// status written through UpdateStatus; graceful termination (preStop,
+// status written through UpdateStatus only when it changes as the API
+// stores it; an image's config, root filesystem and unpacked state are
+// asked of containerd once (imagecache.go); graceful termination (preStop,
 // SIGTERM, grace period, SIGKILL, network teardown, final delete with
 // grace 0). Container output goes to DATA/pods/<uid>/logs/<container>/<n>.log
 // and Logs reads it back (follow, previous, tail, and since and timestamps
@@ -37,7 +42,8 @@
 // the pod's network namespace.
 //
 // Probes and HTTP hooks dial from the agent's namespace (Config.HostNetNS
-// in tests). hostNetwork pods are refused with a clear status message.
+// in tests). hostNetwork pods run in the node's network and UTS
+// namespaces with the node IP as their pod IP.
 //
 // RegisterNode and Heartbeat (node.go) create the Node (capacity read from
 // the machine, InternalIP, podCIDR, Ready condition) and renew its Lease in

@@ -3,7 +3,9 @@
 //
 // In: Services and discovery.k8s.io/v1 EndpointSlices from client-go
 // informers, the pods bound to this node (field selector
-// spec.nodeName=<node>) for their hostPorts, the node IP (Config.NodeIP)
+// spec.nodeName=<node>) for their hostPorts (the agent passes the
+// informer factories it shares with the kubelet: Config.Informers and
+// Config.Pods), the node IP (Config.NodeIP)
 // and the node's pod veths (host side, name prefix "skp").
 // Out: dataplane/services desired state (VIP, port, protocol → backends),
 // written to the pinned bpf/lb maps through the reconciler after a short
