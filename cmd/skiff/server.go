@@ -87,11 +87,13 @@ func runServer(args []string) error {
 			}
 		}()
 	}
-	if err := startClusterDNS(ctx, run, *clusterDNS, *dnsPort, o.AdvertiseIP); err != nil {
+	dnsDone, err := startClusterDNS(ctx, run, *clusterDNS, *dnsPort, o.AdvertiseIP)
+	if err != nil {
 		return err
 	}
 	<-ctx.Done()
 	slog.Info("shutting down")
+	<-dnsDone // it withdraws its endpoint through this server (at most 5 s)
 	return nil
 }
 

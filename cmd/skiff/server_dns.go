@@ -27,15 +27,18 @@ func clusterDNSIP(ip string, alloc *apiserver.Allocators) (net.IP, error) {
 }
 
 // startClusterDNS runs the kube-dns Service and the fallback DNS server of
-// this API server (dns/clusterdns) in the background.
-func startClusterDNS(ctx context.Context, run *apiserver.Running, ip string, port int, advertise net.IP) error {
+// this API server (dns/clusterdns) in the background. The channel closes
+// once it has stopped after ctx ended, having withdrawn its endpoint: the
+// API server must still be serving until then.
+func startClusterDNS(ctx context.Context, run *apiserver.Running, ip string, port int, advertise net.IP) (<-chan struct{}, error) {
+	done := make(chan struct{})
 	dnsIP, err := clusterDNSIP(ip, run.Server.Alloc)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	client, err := kubernetes.NewForConfig(rest.CopyConfig(run.AdminConfig))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if port == 0 || advertise == nil {
 		// Still reserve the IP under the name pods and tools expect.
@@ -47,12 +50,14 @@ func startClusterDNS(ctx context.Context, run *apiserver.Running, ip string, por
 		if port != 0 {
 			slog.Info("no advertise address: the fallback cluster DNS is not served (give --advertise-address to serve it)")
 		}
-		return nil
+		close(done)
+		return done, nil
 	}
 	go func() {
+		defer close(done)
 		if err := clusterdns.Run(ctx, clusterdns.Config{Client: client, ServiceIP: dnsIP, Advertise: advertise, Port: port, Logger: slog.Default().With("component", "cluster-dns")}); err != nil {
 			slog.Error("cluster DNS fallback stopped", "err", err)
 		}
 	}()
-	return nil
+	return done, nil
 }
