@@ -28,7 +28,8 @@
 // resizes and honours stdinOnce; pod
 // status written through UpdateStatus only when it changes as the API
 // stores it; an image's config, root filesystem and unpacked state are
-// asked of containerd once (imagecache.go); graceful termination (preStop,
+// asked of containerd once (imagecache.go); a pod's containers run under
+// one containerd shim, or pods share Config.ShimGroups shims; graceful termination (preStop,
 // SIGTERM, grace period, SIGKILL, network teardown, final delete with
 // grace 0). Container output goes to DATA/pods/<uid>/logs/<container>/<n>.log
 // and Logs reads it back (follow, previous, tail, and since and timestamps

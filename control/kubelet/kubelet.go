@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	skctrd "github.com/skiffnet/skiff/node/containerd"
+	"hash/fnv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -76,6 +77,12 @@ type Config struct {
 	// Pods, when set, is the agent's shared watch of this node's pods
 	// (internal/nodepods); Run starts it. Default: a watch of its own.
 	Pods informers.SharedInformerFactory
+	// ShimGroups is how many containerd shims the node's pods share: each
+	// pod's containers go to one of that many shims, chosen by the pod's
+	// UID. 0 gives every pod a shim of its own, as Kubernetes' CRI does. A
+	// shared shim saves a process start per pod and its memory; a shim that
+	// dies loses track of the containers of all pods in its group.
+	ShimGroups int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -348,4 +355,18 @@ func waitFor(ctx context.Context, timeout, interval time.Duration, cond func() b
 		}
 		time.Sleep(interval)
 	}
+}
+
+// shimGroupAnnotation tells containerd's runc v2 shim which containers
+// share one shim process.
+const shimGroupAnnotation = "io.containerd.runc.v2.group"
+
+// shimGroup names the shim a pod's containers run under (Config.ShimGroups).
+func (k *Kubelet) shimGroup(uid types.UID) string {
+	if k.cfg.ShimGroups <= 0 {
+		return "skiff-pod-" + string(uid)
+	}
+	h := fnv.New32a()
+	h.Write([]byte(uid))
+	return fmt.Sprintf("skiff-shim-%d", h.Sum32()%uint32(k.cfg.ShimGroups))
 }

@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
@@ -497,5 +499,20 @@ func TestFollowReader(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("follow did not end after the container exited")
+	}
+}
+
+func TestShimGroup(t *testing.T) {
+	perPod := &Kubelet{}
+	if g1, g2 := perPod.shimGroup("u1"), perPod.shimGroup("u2"); g1 == g2 || g1 != perPod.shimGroup("u1") {
+		t.Fatalf("ShimGroups 0: pods u1, u2 got %q, %q; want one shim per pod, stable", g1, g2)
+	}
+	shared := &Kubelet{cfg: Config{ShimGroups: 3}}
+	seen := map[string]bool{}
+	for i := 0; i < 200; i++ {
+		seen[shared.shimGroup(types.UID(fmt.Sprintf("pod-%d", i)))] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("ShimGroups 3: 200 pods spread over %d shims %v, want 3", len(seen), seen)
 	}
 }
