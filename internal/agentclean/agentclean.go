@@ -1,7 +1,7 @@
 // Package agentclean removes everything one `skiff agent` made on this
 // machine, for tests and benchmarks that run an agent in a temporary data
 // directory: its containers (through its runc root, even when shims are
-// gone), its containerd, mounts under the data directory, its pods' network
+// gone), its containerd and the sockets of its shims, mounts under the data directory, its pods' network
 // namespaces (and with them their veths), its BPF pins (which detaches its
 // TCX links and the socket-level balancer's cgroup links) and the node-local
 // DNS interface.
@@ -41,8 +41,12 @@ func Cleanup(dir, node string) {
 			_ = exec.Command("runc", "--root", r, "delete", "--force", id).Run()
 		}
 	}
+	sockets := shimSockets(dir, ShimSocketDir)
 	_ = exec.Command("pkill", "-KILL", "-f", filepath.Join(dir, "containerd")).Run()
 	time.Sleep(300 * time.Millisecond)
+	for _, s := range sockets { // a killed shim leaves its socket behind
+		_ = os.Remove(s)
+	}
 	UnmountUnder(dir)
 	_ = loader.RemovePins(loader.DefaultPinRoot, node)
 	// The node-local DNS interface (one per machine, recreated by the
@@ -56,6 +60,29 @@ func Cleanup(dir, node string) {
 			}
 		}
 	}
+}
+
+// ShimSocketDir is where containerd's shims put their sockets.
+const ShimSocketDir = "/run/containerd/s"
+
+// shimSockets lists the shim sockets in sockDir that the tasks of the
+// containerd under dir point at (each task bundle's "address" file).
+func shimSockets(dir, sockDir string) []string {
+	files, _ := filepath.Glob(filepath.Join(dir, "containerd", "state", "io.containerd.runtime.v2.task", "*", "*", "address"))
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		p := filepath.Clean(strings.TrimPrefix(strings.TrimSpace(string(b)), "unix://"))
+		if filepath.Dir(p) == filepath.Clean(sockDir) && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // ContainerdPID is the process ID of the containerd the agent with data

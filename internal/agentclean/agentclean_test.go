@@ -3,6 +3,8 @@ package agentclean
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -17,5 +19,27 @@ func TestNetnsPrefix(t *testing.T) {
 	}
 	if NetnsPrefix("node-a") == NetnsPrefix("node-b") {
 		t.Fatal("two nodes share a prefix")
+	}
+}
+
+func TestShimSocketsOfThisAgentOnly(t *testing.T) {
+	dir, sockDir := t.TempDir(), t.TempDir()
+	write := func(id, content string) {
+		d := filepath.Join(dir, "containerd", "state", "io.containerd.runtime.v2.task", "skiff", id)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "address"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a", "unix://"+filepath.Join(sockDir, "aaa"))
+	write("b", "unix://"+filepath.Join(sockDir, "aaa")) // same shim (one pod's two containers)
+	write("c", "unix://"+filepath.Join(sockDir, "ccc")+"\n")
+	write("d", "unix:///elsewhere/ddd") // not a shim socket directory: never removed
+	got := shimSockets(dir, sockDir)
+	want := []string{filepath.Join(sockDir, "aaa"), filepath.Join(sockDir, "ccc")}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("shimSockets = %v, want %v", got, want)
 	}
 }
