@@ -24,20 +24,16 @@ import (
 // as the kubelet reads them; from the API before that or without one.
 func serviceEnv(ctx context.Context, src envSource, pod *v1.Pod) ([][2]string, error) {
 	links := pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks
-	list, get := src.listServicesAPI(ctx), src.getServiceAPI(ctx)
-	if src.services != nil && src.services.Synced() {
-		list, get = src.services.list, src.services.get
-	}
 	var svcs []v1.Service
 	if links {
-		l, err := list(pod.Namespace)
+		l, err := src.listServices(ctx, pod.Namespace)
 		if err != nil {
 			return nil, fmt.Errorf("list services for environment: %w", err)
 		}
 		svcs = l
 	}
 	if pod.Namespace != metav1.NamespaceDefault || !links {
-		if k, err := get(metav1.NamespaceDefault, "kubernetes"); err == nil {
+		if k, err := src.getService(ctx, metav1.NamespaceDefault, "kubernetes"); err == nil {
 			svcs = append(svcs, *k)
 		}
 	}
@@ -84,8 +80,18 @@ type ServiceCache struct {
 	Synced cache.InformerSynced
 }
 
-func (c *ServiceCache) list(ns string) ([]v1.Service, error) {
-	l, err := c.Lister.Services(ns).List(labels.Everything())
+func (src envSource) cached() bool { return src.services != nil && src.services.Synced() }
+
+// listServices lists namespace ns's Services from the cache, or the API.
+func (src envSource) listServices(ctx context.Context, ns string) ([]v1.Service, error) {
+	if !src.cached() {
+		l, err := src.client.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return l.Items, nil
+	}
+	l, err := src.services.Lister.Services(ns).List(labels.Everything())
 	if err != nil {
 		return nil, err
 	}
@@ -96,22 +102,10 @@ func (c *ServiceCache) list(ns string) ([]v1.Service, error) {
 	return out, nil
 }
 
-func (c *ServiceCache) get(ns, name string) (*v1.Service, error) {
-	return c.Lister.Services(ns).Get(name)
-}
-
-func (src envSource) listServicesAPI(ctx context.Context) func(string) ([]v1.Service, error) {
-	return func(ns string) ([]v1.Service, error) {
-		l, err := src.client.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, err
-		}
-		return l.Items, nil
+// getService reads one Service from the cache, or the API.
+func (src envSource) getService(ctx context.Context, ns, name string) (*v1.Service, error) {
+	if src.cached() {
+		return src.services.Lister.Services(ns).Get(name)
 	}
-}
-
-func (src envSource) getServiceAPI(ctx context.Context) func(string, string) (*v1.Service, error) {
-	return func(ns, name string) (*v1.Service, error) {
-		return src.client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
-	}
+	return src.client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
 }
