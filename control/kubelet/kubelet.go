@@ -202,7 +202,9 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	}
 	k.log.Info("kubelet running", "pods", len(live))
 	<-ctx.Done()
-	factory.Shutdown()
+	if k.cfg.Pods == nil {
+		factory.Shutdown() // its own; a shared one is the agent's
+	}
 	k.mu.Lock()
 	for _, w := range k.workers {
 		w.poke()

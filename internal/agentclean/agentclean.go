@@ -1,10 +1,10 @@
 // Package agentclean removes everything one `skiff agent` made on this
 // machine, for tests and benchmarks that run an agent in a temporary data
 // directory: its containers (through its runc root, even when shims are
-// gone), its containerd and the sockets of its shims, mounts under the data directory, its pods' network
-// namespaces (and with them their veths), its BPF pins (which detaches its
-// TCX links and the socket-level balancer's cgroup links) and the node-local
-// DNS interface.
+// gone), its containerd and the sockets of its shims, mounts under the data
+// directory, its pods' network namespaces (and with them their veths), its
+// BPF pins (which detaches its TCX links and the socket-level balancer's
+// cgroup links) and the node-local DNS interface.
 //
 // It takes the agent's data directory and node name; it puts out nothing
 // but a clean machine, and never touches another agent's state.
@@ -41,7 +41,7 @@ func Cleanup(dir, node string) {
 			_ = exec.Command("runc", "--root", r, "delete", "--force", id).Run()
 		}
 	}
-	sockets := shimSockets(dir, ShimSocketDir)
+	sockets := shimSockets(dir, shimSocketDir)
 	_ = exec.Command("pkill", "-KILL", "-f", filepath.Join(dir, "containerd")).Run()
 	time.Sleep(300 * time.Millisecond)
 	for _, s := range sockets { // a killed shim leaves its socket behind
@@ -62,8 +62,8 @@ func Cleanup(dir, node string) {
 	}
 }
 
-// ShimSocketDir is where containerd's shims put their sockets.
-const ShimSocketDir = "/run/containerd/s"
+// shimSocketDir is where containerd's shims put their sockets.
+const shimSocketDir = "/run/containerd/s"
 
 // shimSockets lists the shim sockets in sockDir that the tasks of the
 // containerd under dir point at (each task bundle's "address" file).

@@ -79,7 +79,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	factory.Start(ctx.Done())
-	defer factory.Shutdown()
+	if cfg.Pods == nil {
+		defer factory.Shutdown() // its own; a shared one is the agent's
+	}
 	log.Info("static pods: waiting for this node's pods from the API server")
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return nil
