@@ -51,7 +51,7 @@ func imageKey(img ctrd.Image) string {
 // wrap returns img answering Config, RootFS, IsUnpacked and small content
 // reads from the cache.
 func (c *imageCache) wrap(img ctrd.Image) ctrd.Image {
-	return &cachedImage{Image: img, c: c, key: imageKey(img)}
+	return &cachedImage{Image: img, c: c, f: c.facts(imageKey(img))}
 }
 
 func (c *imageCache) facts(key string) *imageFacts {
@@ -80,12 +80,12 @@ func (c *imageCache) forgetUnpacked(img ctrd.Image) {
 
 type cachedImage struct {
 	ctrd.Image
-	c   *imageCache
-	key string
+	c *imageCache
+	f *imageFacts // guarded by c.mu
 }
 
 func (i *cachedImage) Config(ctx context.Context) (ocispec.Descriptor, error) {
-	f := i.c.facts(i.key)
+	f := i.f
 	i.c.mu.Lock()
 	d := f.config
 	i.c.mu.Unlock()
@@ -103,7 +103,7 @@ func (i *cachedImage) Config(ctx context.Context) (ocispec.Descriptor, error) {
 }
 
 func (i *cachedImage) RootFS(ctx context.Context) ([]digest.Digest, error) {
-	f := i.c.facts(i.key)
+	f := i.f
 	i.c.mu.Lock()
 	r := f.rootfs
 	i.c.mu.Unlock()
@@ -121,7 +121,7 @@ func (i *cachedImage) RootFS(ctx context.Context) ([]digest.Digest, error) {
 }
 
 func (i *cachedImage) IsUnpacked(ctx context.Context, snapshotter string) (bool, error) {
-	f := i.c.facts(i.key)
+	f := i.f
 	i.c.mu.Lock()
 	ok := f.unpacked[snapshotter]
 	i.c.mu.Unlock()
