@@ -134,14 +134,15 @@ func (l *hpLab) pod(name string, ip netip.Addr) *corev1.Pod {
 }
 
 // startProxy runs the proxy inside the node namespace, as the agent runs it
-// in the root namespace; the returned function stops it.
-func (l *hpLab) startProxy(t *testing.T) func() {
+// in the root namespace, with the socket-level balancer on sockCgroup
+// ("": off); the returned function stops it.
+func (l *hpLab) startProxy(t *testing.T, sockCgroup string) func() {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
 		errc <- l.node.Do(func() error {
-			return Run(ctx, Config{Node: l.nodeName, Client: l.cs, NodeIP: l.nodeIP, Coalesce: 5 * time.Millisecond})
+			return Run(ctx, Config{Node: l.nodeName, Client: l.cs, NodeIP: l.nodeIP, Coalesce: 5 * time.Millisecond, SockCgroup: sockCgroup})
 		})
 	}()
 	stopped := false
@@ -267,7 +268,7 @@ func TestPrivilegedHostPort(t *testing.T) {
 	if _, err := askTCP(l.cli, front); wantRefused(err) != nil {
 		t.Fatalf("before the proxy: %v", wantRefused(err))
 	}
-	stop := l.startProxy(t)
+	stop := l.startProxy(t, "")
 
 	// From another machine: TCP reaches pod1 and pod1 sees the real client.
 	eventually(t, "TCP client → nodeIP:hostPort", func() error {
@@ -349,7 +350,7 @@ func TestPrivilegedHostPort(t *testing.T) {
 	if _, err := askTCP(l.cli, front); err != nil {
 		t.Fatalf("hostPort after the proxy stopped: %v", err)
 	}
-	stop = l.startProxy(t)
+	stop = l.startProxy(t, "")
 	time.Sleep(500 * time.Millisecond) // attach loop ran
 	if got := pinnedLinkID(t, pin); got != id {
 		t.Fatalf("uplink link %d after restart, want the pinned %d re-adopted", got, id)

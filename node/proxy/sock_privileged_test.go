@@ -45,28 +45,7 @@ func TestPrivilegedSockHostPortFromNode(t *testing.T) {
 	if _, err := l.cs.CoreV1().Pods("default").Create(context.Background(), l.pod("pod1", l.ip1), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	run := func(sockCgroup string) func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		errc := make(chan error, 1)
-		go func() {
-			errc <- l.node.Do(func() error {
-				return Run(ctx, Config{Node: l.nodeName, Client: l.cs, NodeIP: l.nodeIP, Coalesce: 5 * time.Millisecond, SockCgroup: sockCgroup})
-			})
-		}()
-		stopped := false
-		stop := func() {
-			if !stopped {
-				stopped = true
-				cancel()
-				if err := <-errc; err != nil {
-					t.Errorf("proxy: %v", err)
-				}
-			}
-		}
-		t.Cleanup(stop)
-		return stop
-	}
-	stop := run(cg)
+	stop := l.startProxy(t, cg)
 	// The node's own connection goes to pod1 (the answer is the address
 	// pod1 saw: the node's, from the pod veth's route).
 	eventually(t, "node → nodeIP:hostPort", func() error {
@@ -84,7 +63,7 @@ func TestPrivilegedSockHostPortFromNode(t *testing.T) {
 	stop()
 	// Restarted with socket balancing disabled: the pinned links go, and
 	// nothing on the node listens on the hostPort.
-	stop = run("")
+	stop = l.startProxy(t, "")
 	eventually(t, "node → nodeIP:hostPort refused once disabled", func() error {
 		_, err := askTCPInCgroup(l.node, cgfd, front)
 		if err == nil {
