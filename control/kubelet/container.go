@@ -167,13 +167,15 @@ func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 	}
 	// Create and start through a few slots at a time (createSlots), so
 	// that when many pods arrive at once the first ones are served first
-	// instead of all of them contending in containerd together.
-	select {
-	case w.k.createSlots <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	// instead of all of them contending in containerd together. A pod's
+	// first step already holds one (step).
+	if !w.holdsSlot {
+		release, err := w.k.takeCreateSlot(ctx)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
-	defer func() { <-w.k.createSlots }()
 	ctr, err := cl.NewContainer(ctx, id,
 		ctrd.WithImage(image),
 		ctrd.WithSnapshotter(w.k.cfg.Snapshotter),

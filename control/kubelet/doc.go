@@ -29,7 +29,10 @@
 // status written through UpdateStatus only when it changes as the API
 // stores it; an image's config, root filesystem and unpacked state are
 // asked of containerd once (imagecache.go); a pod's containers run under
-// one containerd shim, or pods share Config.ShimGroups shims; graceful termination (preStop,
+// one containerd shim, or pods share Config.ShimGroups shims; container
+// creations go through four slots, and a new pod's whole first step
+// (sandbox and first starts) holds one, taken in arrival order, so that of
+// many pods arriving at once the first are up first; graceful termination (preStop,
 // SIGTERM, grace period, SIGKILL, network teardown, final delete with
 // grace 0). Container output goes to DATA/pods/<uid>/logs/<container>/<n>.log
 // and Logs reads it back (follow, previous, tail, and since and timestamps

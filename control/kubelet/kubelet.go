@@ -154,6 +154,21 @@ func New(cfg Config) (*Kubelet, error) {
 		createSlots: make(chan struct{}, 4), images: newImageCache()}, nil
 }
 
+// takeCreateSlot waits for one of the create slots, first come first
+// served, and returns its release. A Kubelet not made by New has no slots
+// and never waits.
+func (k *Kubelet) takeCreateSlot(ctx context.Context) (release func(), err error) {
+	if k.createSlots == nil {
+		return func() {}, nil
+	}
+	select {
+	case k.createSlots <- struct{}{}:
+		return func() { <-k.createSlots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 func (k *Kubelet) podDir(uid types.UID) string {
 	return filepath.Join(k.cfg.DataDir, "pods", string(uid))
 }
