@@ -55,7 +55,7 @@ func runAgent(args []string) error {
 	socket := fs.String("containerd-socket", "", "use this running containerd instead of starting one")
 	clusterDNS := fs.String("cluster-dns", "10.96.0.10", "comma-separated nameservers for dnsPolicy ClusterFirst pods")
 	clusterDomain := fs.String("cluster-domain", "cluster.local", "cluster DNS domain")
-	shimGroups := fs.Int("shim-groups", 0, "share this many containerd shims among the node's pods to save about 2 MiB per pod (0: one shim per pod, as Kubernetes' CRI does; a shim that dies loses track of every pod it serves)")
+	shimGroups := fs.Int("shim-groups", 8, "share this many containerd shims among the node's pods: saves a shim process start and about 2 MiB per pod (0: one shim per pod, as Kubernetes' CRI does; a shim that dies loses track of every pod it serves)")
 	noProxy := fs.Bool("disable-service-proxy", false, "do not run the eBPF service dataplane (leave Services to another proxy)")
 	metricsAddr := fs.String("metrics-addr", "127.0.0.1:10249", "serve Prometheus metrics here (empty: off)")
 	kubeletPort := fs.Int("kubelet-port", 10250, "HTTPS port of the kubelet API (logs, exec, attach, port-forward) the API server calls (0: off)")
