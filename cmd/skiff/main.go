@@ -4,10 +4,13 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sort"
 	"strings"
+
+	"k8s.io/klog/v2"
 )
 
 // command is one subcommand. Each lives in its own file and registers itself
@@ -41,7 +44,7 @@ func usage() {
 }
 
 func main() {
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
+	setupLogging(os.Stderr, logLevel())
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		usage()
 		if len(os.Args) < 2 {
@@ -59,6 +62,14 @@ func main() {
 		fmt.Fprintf(os.Stderr, "skiff %s: %v\n", cmd.name, err)
 		os.Exit(1)
 	}
+}
+
+// setupLogging makes slog write text lines to w at level and up. client-go
+// and the other Kubernetes libraries log through klog: that goes through
+// slog too, so every line of a daemon's log has one format.
+func setupLogging(w io.Writer, level slog.Level) {
+	slog.SetDefault(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
+	klog.SetSlogLogger(slog.Default())
 }
 
 func logLevel() slog.Level {
