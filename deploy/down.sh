@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Removes everything `make up` created: daemons, state, pods' network
-# namespaces and veths, bpffs pins and the admin kubeconfig.
+# namespaces and veths, bpffs pins, cgroups and the admin kubeconfig.
 set -uo pipefail
 log() { printf '[skiff down] %s\n' "$*" >&2; }
 [ "$(id -u)" = 0 ] || { echo "make down must run as root (sudo make down)" >&2; exit 1; }
@@ -32,5 +32,11 @@ for m in $(awk '$2 ~ "^/var/lib/skiff" {print $2}' /proc/mounts | sort -r); do u
 for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^skiff-/ {print $1}'); do ip netns del "$ns"; done
 for l in $(ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^skp/ {split($2,a,"@"); print a[1]}'); do ip link del "$l" 2>/dev/null; done
 ip link del skiffdns0 2>/dev/null # node-local DNS (dns/nodelocal)
+# containerd's parent cgroup for the "skiff" namespace, in every hierarchy,
+# and containers' cgroups left below it; rmdir refuses any that still holds
+# a process.
+for p in /sys/fs/cgroup/*/skiff; do
+  [ -d "$p" ] && find "$p" -depth -type d -exec rmdir {} \; 2>/dev/null
+done
 rm -rf /sys/fs/bpf/skiff /var/lib/skiff /etc/skiff /etc/default/skiff-server /etc/default/skiff-agent /run/skiff
 log "removed Skiff state; logs kept in /var/log/skiff"

@@ -4,7 +4,8 @@
 // gone), its containerd and the sockets of its shims, mounts under the data
 // directory, its pods' network namespaces (and with them their veths), its
 // BPF pins (which detaches its TCX links and the socket-level balancer's
-// cgroup links) and the node-local DNS interface.
+// cgroup links), the node-local DNS interface and the "skiff" cgroups once
+// empty.
 //
 // It takes the agent's data directory and node name; it puts out nothing
 // but a clean machine, and never touches another agent's state.
@@ -58,6 +59,31 @@ func Cleanup(dir, node string) {
 			if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
 				_ = exec.Command("ip", "netns", "del", f[0]).Run()
 			}
+		}
+	}
+	RemoveEmptyCgroups(CgroupRoot)
+}
+
+// CgroupRoot is where the cgroup hierarchies are mounted.
+const CgroupRoot = "/sys/fs/cgroup"
+
+// RemoveEmptyCgroups removes the "skiff" cgroup - the parent containerd
+// gives the containers of its "skiff" namespace - from every hierarchy
+// under root, with any containers' cgroups left empty below it. A cgroup
+// that still holds a process (another agent's container) refuses rmdir and
+// stays, and so do its parents.
+func RemoveEmptyCgroups(root string) {
+	parents, _ := filepath.Glob(filepath.Join(root, "*", "skiff"))
+	for _, p := range parents {
+		var dirs []string
+		_ = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, path)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- { // children before parents
+			_ = os.Remove(dirs[i])
 		}
 	}
 }

@@ -43,3 +43,32 @@ func TestShimSocketsOfThisAgentOnly(t *testing.T) {
 		t.Fatalf("shimSockets = %v, want %v", got, want)
 	}
 }
+
+// Empty "skiff" cgroups go, children first; one holding something stays
+// (rmdir refuses a non-empty directory as it refuses a cgroup with a
+// process), and so do its parents and every other cgroup.
+func TestRemoveEmptyCgroups(t *testing.T) {
+	root := t.TempDir()
+	mk := func(p string) {
+		if err := os.MkdirAll(filepath.Join(root, p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("cpu/skiff/ctr-a")
+	mk("memory/skiff/ctr-b")
+	mk("memory/skiff/ctr-c")
+	mk("memory/other/ctr-d")
+	if err := os.WriteFile(filepath.Join(root, "memory/skiff/ctr-c/cgroup.procs"), []byte("42\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	RemoveEmptyCgroups(root)
+	exists := func(p string) bool { _, err := os.Stat(filepath.Join(root, p)); return err == nil }
+	for p, want := range map[string]bool{
+		"cpu/skiff": false, "memory/skiff/ctr-b": false,
+		"memory/skiff/ctr-c": true, "memory/skiff": true, "memory/other/ctr-d": true, "cpu": true,
+	} {
+		if exists(p) != want {
+			t.Errorf("%s exists = %v, want %v", p, !want, want)
+		}
+	}
+}
