@@ -25,7 +25,7 @@ import (
 // token made on the first joins a node through the second.
 func TestServersSharingEtcd(t *testing.T) {
 	a := startTest(t)
-	endpoint := a.embedded.Client.Endpoints()[0]
+	endpoint := a.embedded.ClientURL
 	b, err := Start(context.Background(), Options{DataDir: t.TempDir(), BindAddress: "127.0.0.1", SecurePort: 0,
 		EtcdEndpoints: []string{endpoint}, ServiceCIDR: "10.96.0.0/12", ClusterCIDR: "10.244.0.0/16"})
 	if err != nil {

@@ -193,7 +193,7 @@ func TestNodeTokenRequests(t *testing.T) {
 func TestServersShareSigningKey(t *testing.T) {
 	a := startTest(t)
 	b, err := Start(context.Background(), Options{DataDir: t.TempDir(), BindAddress: "127.0.0.1", SecurePort: 0,
-		EtcdEndpoints: []string{a.embedded.Client.Endpoints()[0]}, ServiceCIDR: "10.96.0.0/12", ClusterCIDR: "10.244.0.0/16"})
+		EtcdEndpoints: []string{a.embedded.ClientURL}, ServiceCIDR: "10.96.0.0/12", ClusterCIDR: "10.244.0.0/16"})
 	if err != nil {
 		t.Fatal(err)
 	}
