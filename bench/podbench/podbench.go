@@ -145,6 +145,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := deleteAll(ctx, client); err != nil {
 		log.Warn("deleting pods", "err", err)
 	}
+	// Pods deleted with grace 0 leave the API at once; let the agent tear
+	// them down before it is stopped.
+	benchproc.WaitIdle(ctx, 20*time.Second)
 	res.Finished = time.Now().UTC()
 	return res, nil
 }

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/skiffnet/skiff/dataplane/loader"
 	"github.com/skiffnet/skiff/dns/nodelocal"
 )
@@ -148,6 +150,6 @@ func UnmountUnder(dir string) {
 		}
 	}
 	for i := len(mounts) - 1; i >= 0; i-- {
-		_ = exec.Command("umount", "-l", mounts[i]).Run()
+		_ = unix.Unmount(mounts[i], unix.MNT_DETACH)
 	}
 }
