@@ -148,7 +148,10 @@ func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 		opts = append(opts, withTTY) // after WithEnv: TERM joins the env
 	}
 	opts = append(opts, resourceOpts(&c.spec)...)
-	opts = append(opts, oci.WithAnnotations(map[string]string{shimGroupAnnotation: w.k.shimGroup(w.pod.UID)}))
+	if w.shim == "" {
+		w.shim = w.k.shimGroup(w.pod.UID)
+	}
+	opts = append(opts, oci.WithAnnotations(map[string]string{shimGroupAnnotation: w.shim}))
 	if sc := c.spec.SecurityContext; sc != nil {
 		if sc.RunAsUser != nil {
 			opts = append(opts, oci.WithUserID(uint32(*sc.RunAsUser)))

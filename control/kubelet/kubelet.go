@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	skctrd "github.com/skiffnet/skiff/node/containerd"
-	"hash/fnv"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ctrd "github.com/containerd/containerd"
@@ -78,8 +78,8 @@ type Config struct {
 	// (internal/nodepods); Run starts it. Default: a watch of its own.
 	Pods informers.SharedInformerFactory
 	// ShimGroups is how many containerd shims the node's pods share: each
-	// pod's containers go to one of that many shims, chosen by the pod's
-	// UID. 0 gives every pod a shim of its own, as Kubernetes' CRI does. A
+	// pod's containers go to one of that many shims, dealt out in turn. 0
+	// gives every pod a shim of its own, as Kubernetes' CRI does. A
 	// shared shim saves a process start per pod and its memory; a shim that
 	// dies loses track of the containers of all pods in its group.
 	ShimGroups int
@@ -102,6 +102,7 @@ type Kubelet struct {
 
 	// createSlots bounds concurrent container creations in containerd.
 	createSlots chan struct{}
+	shimTurn    atomic.Uint64 // shared shims dealt out so far (shimGroup)
 	// images answers what containerd would about each image (imagecache.go).
 	images *imageCache
 
@@ -378,12 +379,14 @@ func waitFor(ctx context.Context, timeout, interval time.Duration, cond func() b
 // share one shim process.
 const shimGroupAnnotation = "io.containerd.runc.v2.group"
 
-// shimGroup names the shim a pod's containers run under (Config.ShimGroups).
+// shimGroup names the shim a new pod's containers will run under
+// (Config.ShimGroups). Shared shims are dealt out in turn, so that pods
+// arriving together land on different shims - a shim creates one
+// container at a time - and every shim serves about as many pods.
 func (k *Kubelet) shimGroup(uid types.UID) string {
 	if k.cfg.ShimGroups <= 0 {
 		return "skiff-pod-" + string(uid)
 	}
-	h := fnv.New32a()
-	h.Write([]byte(uid))
-	return fmt.Sprintf("skiff-shim-%d", h.Sum32()%uint32(k.cfg.ShimGroups))
+	n := k.shimTurn.Add(1) - 1
+	return fmt.Sprintf("skiff-shim-%d", n%uint64(k.cfg.ShimGroups))
 }

@@ -508,11 +508,17 @@ func TestShimGroup(t *testing.T) {
 		t.Fatalf("ShimGroups 0: pods u1, u2 got %q, %q; want one shim per pod, stable", g1, g2)
 	}
 	shared := &Kubelet{cfg: Config{ShimGroups: 3}}
-	seen := map[string]bool{}
+	pods := map[string]int{}
+	last := ""
 	for i := 0; i < 200; i++ {
-		seen[shared.shimGroup(types.UID(fmt.Sprintf("pod-%d", i)))] = true
+		g := shared.shimGroup(types.UID(fmt.Sprintf("pod-%d", i)))
+		if g == last {
+			t.Fatalf("ShimGroups 3: pods %d and %d, arriving one after the other, share shim %q", i-1, i, g)
+		}
+		pods[g]++
+		last = g
 	}
-	if len(seen) != 3 {
-		t.Fatalf("ShimGroups 3: 200 pods spread over %d shims %v, want 3", len(seen), seen)
+	if len(pods) != 3 || pods["skiff-shim-0"] != 67 || pods["skiff-shim-1"] != 67 || pods["skiff-shim-2"] != 66 {
+		t.Fatalf("ShimGroups 3: 200 pods spread as %v, want 67, 67 and 66 over 3 shims", pods)
 	}
 }

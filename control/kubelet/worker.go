@@ -53,7 +53,8 @@ type podWorker struct {
 
 	projectedAt time.Time // projected volumes last written
 
-	holdsSlot bool // the running step holds a create slot (step)
+	holdsSlot bool   // the running step holds a create slot (step)
+	shim      string // the shim group of the pod's containers, once one starts
 }
 
 func newPodWorker(k *Kubelet, pod *v1.Pod) *podWorker {
