@@ -64,15 +64,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		rec:        events.OrDiscard(rec),
 		clock:      clock.RealClock{},
 	}
-	dsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, n any) { c.enqueue(n) },
-		DeleteFunc: func(o any) {
-			if k := ctrlutil.Key(o); k != "" {
-				c.exp.Delete(k)
-			}
-		},
-	})
+	dsInf.Informer().AddEventHandler(ctrlutil.OwnerHandler(c.queue, c.exp))
 	all := func(any) { c.enqueueAll() }
 	nInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: all, UpdateFunc: func(o, n any) {
@@ -82,37 +74,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 			}
 		}, DeleteFunc: all,
 	})
-	pInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(o any) {
-			if k := c.ownerKey(o); k != "" {
-				c.exp.CreationObserved(k)
-				c.queue.Add(k)
-			}
-		},
-		UpdateFunc: func(o, n any) {
-			if k := c.ownerKey(n); k != "" {
-				p := n.(*corev1.Pod)
-				if p.DeletionTimestamp != nil && o.(*corev1.Pod).DeletionTimestamp == nil {
-					c.exp.DeletionObserved(k, p.Namespace+"/"+p.Name)
-				}
-				c.queue.Add(k)
-				if ds, err := c.dsLister.DaemonSets(p.Namespace).Get(ctrlutil.ControllerOf(p).Name); err == nil &&
-					ds.Spec.MinReadySeconds > 0 && !ctrlutil.IsPodReady(o.(*corev1.Pod)) && ctrlutil.IsPodReady(p) {
-					c.queue.AddAfter(k, time.Duration(ds.Spec.MinReadySeconds)*time.Second+time.Second)
-				}
-			}
-		},
-		DeleteFunc: func(o any) {
-			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
-				o = t.Obj
-			}
-			if k := c.ownerKey(o); k != "" {
-				p := o.(*corev1.Pod)
-				c.exp.DeletionObserved(k, p.Namespace+"/"+p.Name)
-				c.queue.Add(k)
-			}
-		},
-	})
+	pInf.Informer().AddEventHandler(ctrlutil.OwnedPodHandler("DaemonSet", c.queue, c.exp, c.podUpdated))
 	return c
 }
 
@@ -124,12 +86,6 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	ctrlutil.Run(ctx, "daemonset", workers, c.queue, c.sync, c.synced...)
 }
 
-func (c *Controller) enqueue(o any) {
-	if k := ctrlutil.Key(o); k != "" {
-		c.queue.Add(k)
-	}
-}
-
 func (c *Controller) enqueueAll() {
 	list, _ := c.dsLister.List(labels.Everything())
 	for _, ds := range list {
@@ -137,16 +93,13 @@ func (c *Controller) enqueueAll() {
 	}
 }
 
-func (c *Controller) ownerKey(o any) string {
-	p, ok := o.(*corev1.Pod)
-	if !ok {
-		return ""
+// podUpdated requeues a DaemonSet with minReadySeconds when that much time
+// after one of its pods turned Ready, to count it available then.
+func (c *Controller) podUpdated(key string, old, cur *corev1.Pod) {
+	ds, err := c.dsLister.DaemonSets(cur.Namespace).Get(ctrlutil.ControllerOf(cur).Name)
+	if err == nil && ds.Spec.MinReadySeconds > 0 && !ctrlutil.IsPodReady(old) && ctrlutil.IsPodReady(cur) {
+		c.queue.AddAfter(key, time.Duration(ds.Spec.MinReadySeconds)*time.Second+time.Second)
 	}
-	ref := ctrlutil.ControllerOf(p)
-	if ref == nil || ref.Kind != "DaemonSet" {
-		return ""
-	}
-	return p.Namespace + "/" + ref.Name
 }
 
 func (c *Controller) sync(ctx context.Context, key string) error {

@@ -64,41 +64,8 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		rec:       events.OrDiscard(rec),
 		clock:     clock.RealClock{},
 	}
-	jInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, n any) { c.enqueue(n) },
-		DeleteFunc: func(o any) {
-			if k := ctrlutil.Key(o); k != "" {
-				c.exp.Delete(k)
-			}
-		},
-	})
-	pInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(o any) {
-			if k := c.ownerKey(o); k != "" {
-				c.exp.CreationObserved(k)
-				c.queue.Add(k)
-			}
-		},
-		UpdateFunc: func(o, n any) {
-			if k := c.ownerKey(n); k != "" {
-				if p := n.(*corev1.Pod); p.DeletionTimestamp != nil && o.(*corev1.Pod).DeletionTimestamp == nil {
-					c.exp.DeletionObserved(k, p.Namespace+"/"+p.Name)
-				}
-				c.queue.Add(k)
-			}
-		},
-		DeleteFunc: func(o any) {
-			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
-				o = t.Obj
-			}
-			if k := c.ownerKey(o); k != "" {
-				p := o.(*corev1.Pod)
-				c.exp.DeletionObserved(k, p.Namespace+"/"+p.Name)
-				c.queue.Add(k)
-			}
-		},
-	})
+	jInf.Informer().AddEventHandler(ctrlutil.OwnerHandler(c.queue, c.exp))
+	pInf.Informer().AddEventHandler(ctrlutil.OwnedPodHandler("Job", c.queue, c.exp, nil))
 	return c
 }
 
@@ -108,24 +75,6 @@ func (c *Controller) SetClock(cl clock.Clock) { c.clock = cl }
 // Run processes Jobs with workers goroutines until ctx ends.
 func (c *Controller) Run(ctx context.Context, workers int) {
 	ctrlutil.Run(ctx, "job", workers, c.queue, c.sync, c.synced...)
-}
-
-func (c *Controller) enqueue(o any) {
-	if k := ctrlutil.Key(o); k != "" {
-		c.queue.Add(k)
-	}
-}
-
-func (c *Controller) ownerKey(o any) string {
-	p, ok := o.(*corev1.Pod)
-	if !ok {
-		return ""
-	}
-	ref := ctrlutil.ControllerOf(p)
-	if ref == nil || ref.Kind != "Job" {
-		return ""
-	}
-	return p.Namespace + "/" + ref.Name
 }
 
 func finished(j *batchv1.Job) bool {
