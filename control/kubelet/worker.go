@@ -245,8 +245,6 @@ func (w *podWorker) step(ctx context.Context) {
 		}
 		w.holdsSlot = true
 		defer func() { w.holdsSlot = false; release() }()
-	}
-	if !w.sandbox {
 		if err := w.setupSandbox(ctx); err != nil {
 			if w.sandboxErr != err.Error() {
 				w.log.Error("pod sandbox set-up failed; retrying", "err", err)

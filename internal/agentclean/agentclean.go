@@ -63,18 +63,18 @@ func Cleanup(dir, node string) {
 			}
 		}
 	}
-	RemoveEmptyCgroups(CgroupRoot)
+	removeEmptyCgroups(cgroupRoot)
 }
 
-// CgroupRoot is where the cgroup hierarchies are mounted.
-const CgroupRoot = "/sys/fs/cgroup"
+// cgroupRoot is where the cgroup hierarchies are mounted.
+const cgroupRoot = "/sys/fs/cgroup"
 
-// RemoveEmptyCgroups removes the "skiff" cgroup - the parent containerd
+// removeEmptyCgroups removes the "skiff" cgroup - the parent containerd
 // gives the containers of its "skiff" namespace - from every hierarchy
 // under root, with any containers' cgroups left empty below it. A cgroup
 // that still holds a process (another agent's container) refuses rmdir and
 // stays, and so do its parents.
-func RemoveEmptyCgroups(root string) {
+func removeEmptyCgroups(root string) {
 	parents, _ := filepath.Glob(filepath.Join(root, "*", "skiff"))
 	for _, p := range parents {
 		var dirs []string

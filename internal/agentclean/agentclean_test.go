@@ -61,7 +61,7 @@ func TestRemoveEmptyCgroups(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "memory/skiff/ctr-c/cgroup.procs"), []byte("42\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	RemoveEmptyCgroups(root)
+	removeEmptyCgroups(root)
 	exists := func(p string) bool { _, err := os.Stat(filepath.Join(root, p)); return err == nil }
 	for p, want := range map[string]bool{
 		"cpu/skiff": false, "memory/skiff/ctr-b": false,
