@@ -23,6 +23,10 @@ func node(name string, lbl map[string]string, taints ...corev1.Taint) *corev1.No
 
 func start(t *testing.T, objs ...*corev1.Node) *fake.Clientset {
 	client := ctrltest.NewClient()
+	// Without resourceVersions, a status write from a stale cache would
+	// replace a newer spec in the fake clientset, which a real API server
+	// refuses with 409.
+	ctrltest.EmulateWrites(client)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	for _, n := range objs {

@@ -33,6 +33,10 @@ func newRS(name string, replicas int32) *appsv1.ReplicaSet {
 func start(t *testing.T) (*fake.Clientset, *record.FakeRecorder) {
 	t.Helper()
 	client := ctrltest.NewClient()
+	// Without resourceVersions, a status write from a stale cache would
+	// replace a newer spec in the fake clientset, which a real API server
+	// refuses with 409.
+	ctrltest.EmulateWrites(client)
 	f := informers.NewSharedInformerFactory(client, 0)
 	rec := record.NewFakeRecorder(1000)
 	c := New(client, f, rec)
