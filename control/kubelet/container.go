@@ -41,6 +41,7 @@ type ctrState struct {
 	bo             backoff
 	backoffShown   time.Duration
 	nextStart      time.Time
+	backoffEventAt time.Time // the last BackOff event (at most one per backoffEventEvery)
 
 	ready   bool // readiness verdict of the current instance
 	started bool // startup probe passed (or none)
@@ -100,11 +101,13 @@ func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 	env, err := resolveEnv(ctx, envSource{client: w.k.cfg.Client, nodeName: w.k.cfg.NodeName, podIP: w.podIP, hostIP: w.k.cfg.NodeIP, services: w.k.cfg.Services}, w.pod, &c.spec)
 	if err != nil {
 		c.waiting = &v1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
+		w.eventLocked(c, v1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return err
 	}
 	mounts, err := containerMounts(&c.spec, w.volumes, w.dir)
 	if err != nil {
 		c.waiting = &v1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
+		w.eventLocked(c, v1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return err
 	}
 	restart := c.restarts
@@ -195,14 +198,17 @@ func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 			w.k.images.forgetUnpacked(image) // its snapshot went away: unpack again next time
 		}
 		c.waiting = &v1.ContainerStateWaiting{Reason: "CreateContainerError", Message: err.Error()}
+		w.eventLocked(c, v1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return err
 	}
 	task, err := ctr.NewTask(ctx, w.taskIO(&c.spec, restart, logFile))
 	if err != nil {
 		_ = ctr.Delete(ctx, ctrd.WithSnapshotCleanup)
 		c.waiting = &v1.ContainerStateWaiting{Reason: "CreateContainerError", Message: err.Error()}
+		w.eventLocked(c, v1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return err
 	}
+	w.event(w.pod, c.fieldPath(), v1.EventTypeNormal, "Created", "Created container: "+c.spec.Name)
 	// The wait ends with the kubelet (ctx): a stopped kubelet leaves the
 	// container running and records nothing; the next one adopts it.
 	exitCh, err := task.Wait(ctx)
@@ -213,8 +219,10 @@ func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 		_, _ = task.Delete(ctx, ctrd.WithProcessKill)
 		_ = ctr.Delete(ctx, ctrd.WithSnapshotCleanup)
 		c.waiting = &v1.ContainerStateWaiting{Reason: "RunContainerError", Message: err.Error()}
+		w.eventLocked(c, v1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return err
 	}
+	w.event(w.pod, c.fieldPath(), v1.EventTypeNormal, "Started", "Started container "+c.spec.Name)
 	if c.state.Terminated != nil {
 		c.last = c.state
 		c.restarts = restart
@@ -400,10 +408,16 @@ func (w *podWorker) stopContainer(ctx context.Context, c *ctrState, grace time.D
 	inst := c.inst
 	spec := c.spec
 	podIP := w.podIP
+	pod, field := w.pod, c.fieldPath()
 	w.mu.Unlock()
 	if inst == nil {
 		return
 	}
+	msg := "Stopping container " + spec.Name
+	if why, ok := inst.killReason.Load().(string); ok {
+		msg = why
+	}
+	w.event(pod, field, v1.EventTypeNormal, "Killing", msg)
 	deadline := time.Now().Add(grace)
 	if withHook && spec.Lifecycle != nil && spec.Lifecycle.PreStop != nil && grace > 0 {
 		hctx, cancel := context.WithDeadline(ctx, deadline)

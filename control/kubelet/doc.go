@@ -32,7 +32,12 @@
 // one containerd shim, or pods share Config.ShimGroups shims; container
 // creations go through four slots, and a new pod's whole first step
 // (sandbox and first starts) holds one, taken in arrival order, so that of
-// many pods arriving at once the first are up first; graceful termination (preStop,
+// many pods arriving at once the first are up first; Events as the
+// kubelet records them (Pulled, Created, Started, Killing, Unhealthy for
+// each failed probe attempt, BackOff, Failed), written in order by one
+// goroutine that holds them back up to 5 s while pods are being
+// created, a repeat raising the count of the Event already written
+// (events.go); graceful termination (preStop,
 // SIGTERM, grace period, SIGKILL, network teardown, final delete with
 // grace 0). Container output goes to DATA/pods/<uid>/logs/<container>/<n>.log
 // and Logs reads it back (follow, previous, tail, and since and timestamps

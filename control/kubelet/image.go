@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	ctrd "github.com/containerd/containerd"
@@ -294,35 +293,18 @@ func (w *podWorker) eventLocked(c *ctrState, typ, reason, msg string) {
 		return
 	}
 	c.pull.lastEvent, c.pull.lastEventAt = key, time.Now()
-	field := "spec.containers{" + c.spec.Name + "}"
-	if c.init {
-		field = "spec.initContainers{" + c.spec.Name + "}"
-	}
-	w.event(w.pod, field, typ, reason, msg)
+	w.event(w.pod, c.fieldPath(), typ, reason, msg)
 }
 
-// event writes a core/v1 Event about pod in the background, best effort.
-func (w *podWorker) event(pod *v1.Pod, fieldPath, typ, reason, msg string) {
-	now := metav1.Now()
-	ev := &v1.Event{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      pod.Name + "." + strconv.FormatInt(now.UnixNano(), 16),
-			Namespace: pod.Namespace,
-		},
-		InvolvedObject: v1.ObjectReference{
-			Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name,
-			UID: pod.UID, ResourceVersion: pod.ResourceVersion, FieldPath: fieldPath,
-		},
-		Reason: reason, Message: msg, Type: typ, Count: 1,
-		FirstTimestamp: now, LastTimestamp: now,
-		Source:              v1.EventSource{Component: "kubelet", Host: w.k.cfg.NodeName},
-		ReportingController: "kubelet", ReportingInstance: w.k.cfg.NodeName,
+// fieldPath names c in an Event's involvedObject, as the kubelet does.
+func (c *ctrState) fieldPath() string {
+	if c.init {
+		return "spec.initContainers{" + c.spec.Name + "}"
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := w.k.cfg.Client.CoreV1().Events(pod.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
-			w.log.Debug("record event", "reason", reason, "err", err)
-		}
-	}()
+	return "spec.containers{" + c.spec.Name + "}"
+}
+
+// event records a core/v1 Event about pod, best effort (events.go).
+func (w *podWorker) event(pod *v1.Pod, fieldPath, typ, reason, msg string) {
+	w.k.events().record(pod, fieldPath, typ, reason, msg, w.k.cfg.NodeName)
 }

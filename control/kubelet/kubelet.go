@@ -106,6 +106,9 @@ type Kubelet struct {
 	// images answers what containerd would about each image (imagecache.go).
 	images *imageCache
 
+	eventsOnce sync.Once
+	eventSink  *eventSink // the kubelet's Events, written in order (events.go)
+
 	tokens         *tokenManager // service-account tokens of projected volumes
 	projectedEvery time.Duration // how often projected volumes are rewritten
 

@@ -379,6 +379,14 @@ func TestPrivilegedKubeletPodLifecycle(t *testing.T) {
 	if last == nil || !strings.Contains(last.Message, "liveness") {
 		t.Fatalf("lastState after liveness restart: %+v", got.Status.ContainerStatuses[0].LastTerminationState)
 	}
+	// What kubectl describe pod shows of all this.
+	waitEvent(t, client, "web-0", "spec.containers{app}", "Created", "Created container: app", 2)
+	waitEvent(t, client, "web-0", "spec.containers{app}", "Started", "Started container app", 2)
+	waitEvent(t, client, "web-0", "spec.initContainers{init}", "Started", "Started container init", 1)
+	waitEvent(t, client, "web-0", "spec.containers{app}", "Unhealthy", "Readiness probe failed: ", 1)
+	waitEvent(t, client, "web-0", "spec.containers{app}", "Unhealthy", "Liveness probe failed: ", 4)
+	waitEvent(t, client, "web-0", "spec.containers{app}", "Killing", "Container app failed liveness probe, will be restarted", 1)
+	waitEvent(t, client, "crash", "spec.containers{app}", "BackOff", "Back-off restarting failed container app in pod crash_default", 1)
 	k = kubeletOf["node-a"]
 	rc, err := k.Logs(ctx, "default", "web-0", "app", LogOptions{Previous: true})
 	if err != nil {
@@ -434,8 +442,34 @@ func TestPrivilegedKubeletPodLifecycle(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(outDir, "prestop")); err != nil || string(b) != "stopping\n" {
 		t.Fatalf("preStop hook did not run: %q %v", b, err)
 	}
+	waitEvent(t, client, "web-0", "spec.containers{app}", "Killing", "Stopping container app", 1)
 	veth := podnet.HostVethName(env.prefix, string(pod.UID))
 	if _, err := env.host.Run("ip", "link", "show", veth); err == nil {
 		t.Fatalf("veth %s of deleted pod left", veth)
+	}
+}
+
+// waitEvent waits for an Event about pod's fieldPath with reason whose
+// message starts with msg, counted at least count times (a repeat raises
+// the count of one Event).
+func waitEvent(t *testing.T, client *fake.Clientset, pod, fieldPath, reason, msg string, count int32) {
+	t.Helper()
+	var seen []string
+	if !waitFor(context.Background(), 20*time.Second, 100*time.Millisecond, func() bool {
+		evs, _ := client.CoreV1().Events("default").List(context.Background(), metav1.ListOptions{})
+		seen = seen[:0]
+		var n int32
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Name != pod {
+				continue
+			}
+			seen = append(seen, fmt.Sprintf("%s %s %q x%d", e.InvolvedObject.FieldPath, e.Reason, e.Message, e.Count))
+			if e.InvolvedObject.FieldPath == fieldPath && e.Reason == reason && strings.HasPrefix(e.Message, msg) && e.Source.Component == "kubelet" {
+				n += e.Count
+			}
+		}
+		return n >= count
+	}) {
+		t.Fatalf("no %s event %q (x%d) for %s %s; events:\n%s", reason, msg, count, pod, fieldPath, strings.Join(seen, "\n"))
 	}
 }

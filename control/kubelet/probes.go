@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -38,6 +39,7 @@ func (w *podWorker) probeCheck(p *v1.Probe, c *v1.Container, inst *instance, pod
 func (w *podWorker) startProbes(ctx context.Context, c *ctrState, inst *instance) {
 	spec := c.spec
 	podIP := w.podIP
+	pod, field := w.pod, c.fieldPath()
 	grace := int64(30)
 	if w.pod.Spec.TerminationGracePeriodSeconds != nil {
 		grace = *w.pod.Spec.TerminationGracePeriodSeconds
@@ -59,18 +61,26 @@ func (w *podWorker) startProbes(ctx context.Context, c *ctrState, inst *instance
 		w.mu.Unlock()
 		w.poke()
 	}
-	mk := func(p *v1.Probe) checkFunc {
+	// mk builds the check of probe p; each failed attempt is an Unhealthy
+	// event ("Readiness probe failed: ..."), as the kubelet records them.
+	mk := func(p *v1.Probe, kind string) checkFunc {
 		check, err := w.probeCheck(p, &spec, inst, podIP)
 		if err != nil {
 			w.log.Warn("bad probe", "container", spec.Name, "err", err)
-			return func(context.Context) error { return err }
+			check = func(context.Context) error { return err }
 		}
-		return check
+		return func(ctx context.Context) error {
+			err := check(ctx)
+			if err != nil && !errors.Is(ctx.Err(), context.Canceled) {
+				w.event(pod, field, v1.EventTypeWarning, "Unhealthy", kind+" probe failed: "+err.Error())
+			}
+			return err
+		}
 	}
 	// afterStartup runs with w.mu held when locked is true.
 	afterStartup := func(locked bool) {
 		if p := spec.LivenessProbe; p != nil {
-			go runProbe(ctx, timings(p), mk(p), func(ok bool, msg string) bool {
+			go runProbe(ctx, timings(p), mk(p, "Liveness"), func(ok bool, msg string) bool {
 				if !ok {
 					kill("Container "+spec.Name+" failed liveness probe, will be restarted: "+msg, p)
 					return true
@@ -79,7 +89,7 @@ func (w *podWorker) startProbes(ctx context.Context, c *ctrState, inst *instance
 			})
 		}
 		if p := spec.ReadinessProbe; p != nil {
-			go runProbe(ctx, timings(p), mk(p), func(ok bool, msg string) bool {
+			go runProbe(ctx, timings(p), mk(p, "Readiness"), func(ok bool, msg string) bool {
 				if !ok {
 					w.log.Info("readiness probe failed", "container", spec.Name, "msg", msg)
 				}
@@ -93,7 +103,7 @@ func (w *podWorker) startProbes(ctx context.Context, c *ctrState, inst *instance
 		}
 	}
 	if p := spec.StartupProbe; p != nil {
-		go runProbe(ctx, timings(p), mk(p), func(ok bool, msg string) bool {
+		go runProbe(ctx, timings(p), mk(p, "Startup"), func(ok bool, msg string) bool {
 			if !ok {
 				kill("Container "+spec.Name+" failed startup probe, will be restarted: "+msg, p)
 				return true

@@ -291,12 +291,20 @@ func (w *podWorker) step(ctx context.Context) {
 	}
 }
 
+// backoffEventEvery spaces a container's BackOff events while it waits.
+const backoffEventEvery = 10 * time.Second
+
 // maybeStartLocked starts c now unless it is in back-off.
 func (w *podWorker) maybeStartLocked(ctx context.Context, c *ctrState) {
 	if c.state.Terminated != nil && time.Now().Before(c.nextStart) {
 		c.waiting = &v1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
 			Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
 				c.backoffShown.Round(time.Second), c.spec.Name, w.pod.Name, w.pod.Namespace, w.pod.UID)}
+		if time.Since(c.backoffEventAt) >= backoffEventEvery {
+			c.backoffEventAt = time.Now()
+			w.event(w.pod, c.fieldPath(), v1.EventTypeWarning, "BackOff",
+				fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s(%s)", c.spec.Name, w.pod.Name, w.pod.Namespace, w.pod.UID))
+		}
 		return
 	}
 	if err := w.startLocked(ctx, c); err != nil {

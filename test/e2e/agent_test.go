@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,7 @@ spec:
 
 	// A failing readiness probe removes that backend from the BPF map.
 	ip := c.kubectl("get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].status.podIP}")
+	failing := c.kubectl("get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].metadata.name}")
 	if out, err := exec.Command("ip", "netns", "exec", podNS, "wget", "-q", "-O", "-", "http://"+ip+":8080/healthz/fail").CombinedOutput(); err != nil {
 		t.Fatalf("switch readiness off: %v %s", err, out)
 	}
@@ -88,6 +90,18 @@ spec:
 		}
 		if strings.Contains(string(out), ip+":8080") {
 			return errorf("%s still in the map:\n%s", ip, out)
+		}
+		return nil
+	})
+	// kubectl describe shows the kubelet's events, repeats counted in one
+	// Event ("(x3 over 3s)") through PATCH.
+	c.eventually("kubelet events in kubectl describe pod", 30*time.Second, func() error {
+		out, err := c.kubectlErr("describe", "pod", failing)
+		for _, want := range []string{`Created +\S+ +kubelet +Created container: web`, `Started +\S+ +kubelet +Started container web`,
+			`Unhealthy +\S+ \(x[0-9]+ over \S+\) +kubelet +Readiness probe failed: `} {
+			if err != nil || !regexp.MustCompile(want).MatchString(out) {
+				return errorf("describe pod %s lacks %q: %v\n%s", failing, want, err, out)
+			}
 		}
 		return nil
 	})
