@@ -37,7 +37,7 @@
 // each failed probe attempt, BackOff, Failed), written in order by one
 // goroutine that holds them back up to 5 s while pods are being
 // created, a repeat raising the count of the Event already written
-// (events.go); graceful termination (preStop,
+// (after five, written at most every 10 s) (events.go); graceful termination (preStop,
 // SIGTERM, grace period, SIGKILL, network teardown, final delete with
 // grace 0). Container output goes to DATA/pods/<uid>/logs/<container>/<n>.log
 // and Logs reads it back (follow, previous, tail, and since and timestamps

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -26,8 +25,14 @@ const (
 	// reason and message) raises the count of the one already written
 	// instead of writing a new one, as kubectl describe shows "(x5 over 2m)".
 	eventSeriesWindow = 10 * time.Minute
-	eventQueueLen     = 1024 // events waiting; more are dropped (best effort)
-	eventSeriesMax    = 4096 // series remembered
+	// A series is written at once up to eventSeriesEager times; after
+	// that its count and lastTimestamp are written at most every
+	// eventSeriesEvery, so a probe failing every second for hours costs
+	// the API one write per series per interval, not one per failure.
+	eventSeriesEager = 5
+	eventSeriesEvery = 10 * time.Second
+	eventQueueLen    = 1024 // events waiting; more are dropped (best effort)
+	eventSeriesMax   = 4096 // series remembered
 )
 
 // eventSink writes the kubelet's Events in order from one goroutine:
@@ -39,19 +44,27 @@ type eventSink struct {
 	busy   func() bool // pods are being created: hold events back
 	log    *slog.Logger
 	queue  chan *v1.Event
+	series map[string]*eventSeries // only the run goroutine uses it
 
-	mu     sync.Mutex
-	series map[string]*eventSeries
+	holdBack, every time.Duration // eventHoldBack, eventSeriesEvery (tests shorten them)
 }
 
 type eventSeries struct {
-	name  string // the Event written for the series
-	count int32
-	last  time.Time
+	name      string // the Event written for the series
+	namespace string
+	count     int32     // as written
+	pending   int32     // repeats not written yet
+	last      time.Time // the latest repeat
+	written   time.Time // when count was last written
 }
 
 func newEventSink(client kubernetes.Interface, busy func() bool, log *slog.Logger) *eventSink {
-	s := &eventSink{client: client, busy: busy, log: log, queue: make(chan *v1.Event, eventQueueLen), series: map[string]*eventSeries{}}
+	return startEventSink(&eventSink{client: client, busy: busy, log: log, holdBack: eventHoldBack, every: eventSeriesEvery})
+}
+
+func startEventSink(s *eventSink) *eventSink {
+	s.queue = make(chan *v1.Event, eventQueueLen)
+	s.series = map[string]*eventSeries{}
 	go s.run()
 	return s
 }
@@ -93,15 +106,18 @@ func (s *eventSink) record(pod *v1.Pod, fieldPath, typ, reason, msg string, node
 }
 
 func (s *eventSink) run() {
-	for ev := range s.queue {
-		for s.busy != nil && s.busy() && time.Since(ev.FirstTimestamp.Time) < eventHoldBack {
-			time.Sleep(20 * time.Millisecond)
+	tick := time.NewTicker(s.every / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case ev := <-s.queue:
+			for s.busy != nil && s.busy() && time.Since(ev.FirstTimestamp.Time) < s.holdBack {
+				time.Sleep(20 * time.Millisecond)
+			}
+			s.write(ev)
+		case <-tick.C:
+			s.flush()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := s.write(ctx, ev); err != nil {
-			s.log.Debug("record event", "reason", ev.Reason, "pod", ev.Namespace+"/"+ev.InvolvedObject.Name, "err", err)
-		}
-		cancel()
 	}
 }
 
@@ -110,40 +126,72 @@ func seriesKey(ev *v1.Event) string {
 	return string(o.UID) + "\x00" + o.FieldPath + "\x00" + ev.Type + "\x00" + ev.Reason + "\x00" + ev.Message
 }
 
-// write creates ev, or raises the count of its series' Event.
-func (s *eventSink) write(ctx context.Context, ev *v1.Event) error {
+// write creates ev, or counts it in its series and writes the count when
+// the series is due.
+func (s *eventSink) write(ev *v1.Event) {
 	key := seriesKey(ev)
-	s.mu.Lock()
-	sr := s.series[key]
-	s.mu.Unlock()
-	if sr != nil && ev.LastTimestamp.Sub(sr.last) < eventSeriesWindow {
-		patch, _ := json.Marshal(map[string]any{"count": sr.count + 1, "lastTimestamp": ev.LastTimestamp})
-		_, err := s.client.CoreV1().Events(ev.Namespace).Patch(ctx, sr.name, types.MergePatchType, patch, metav1.PatchOptions{})
-		if err == nil {
-			s.mu.Lock()
-			sr.count++
-			sr.last = ev.LastTimestamp.Time
-			s.mu.Unlock()
-			return nil
+	if sr := s.series[key]; sr != nil && ev.LastTimestamp.Sub(sr.last) < eventSeriesWindow {
+		sr.pending++
+		sr.last = ev.LastTimestamp.Time
+		if sr.count+sr.pending <= eventSeriesEager || time.Since(sr.written) >= s.every {
+			if s.patch(sr) {
+				return
+			}
+			// The Event expired (its TTL passed): start a new series.
+			ev.Count = sr.pending
+		} else {
+			return // written by a later repeat or flush
 		}
-		if !apierrors.IsNotFound(err) {
-			return err
-		}
-		// The Event expired (its TTL passed): start a new series.
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	out, err := s.client.CoreV1().Events(ev.Namespace).Create(ctx, ev, metav1.CreateOptions{})
 	if err != nil {
-		return err
+		s.log.Debug("record event", "reason", ev.Reason, "pod", ev.Namespace+"/"+ev.InvolvedObject.Name, "err", err)
+		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if len(s.series) >= eventSeriesMax {
-		for k, old := range s.series {
-			if ev.LastTimestamp.Sub(old.last) >= eventSeriesWindow || len(s.series) >= eventSeriesMax {
-				delete(s.series, k)
-			}
+		s.forgetOld(ev.LastTimestamp.Time)
+	}
+	s.series[key] = &eventSeries{name: out.Name, namespace: out.Namespace, count: out.Count, last: ev.LastTimestamp.Time, written: time.Now()}
+}
+
+// patch writes sr's count and lastTimestamp; false means its Event is gone.
+func (s *eventSink) patch(sr *eventSeries) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	body, _ := json.Marshal(map[string]any{"count": sr.count + sr.pending, "lastTimestamp": metav1.NewTime(sr.last)})
+	_, err := s.client.CoreV1().Events(sr.namespace).Patch(ctx, sr.name, types.MergePatchType, body, metav1.PatchOptions{})
+	switch {
+	case err == nil:
+		sr.count += sr.pending
+		sr.pending = 0
+		sr.written = time.Now()
+	case apierrors.IsNotFound(err):
+		return false
+	default:
+		s.log.Debug("record event", "event", sr.name, "err", err) // retried by flush
+	}
+	return true
+}
+
+// flush writes the counts of series whose repeats are waiting.
+func (s *eventSink) flush() {
+	for key, sr := range s.series {
+		if sr.pending > 0 && time.Since(sr.written) >= s.every && !s.patch(sr) {
+			delete(s.series, key)
 		}
 	}
-	s.series[key] = &eventSeries{name: out.Name, count: 1, last: ev.LastTimestamp.Time}
-	return nil
+}
+
+// forgetOld drops series older than the window, or all when none is.
+func (s *eventSink) forgetOld(now time.Time) {
+	for k, sr := range s.series {
+		if now.Sub(sr.last) >= eventSeriesWindow {
+			delete(s.series, k)
+		}
+	}
+	if len(s.series) >= eventSeriesMax {
+		clear(s.series)
+	}
 }
