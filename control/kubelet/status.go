@@ -78,6 +78,8 @@ func (w *podWorker) statusLocked() v1.PodStatus {
 		readyReason = "PodCompleted"
 	}
 	st.Conditions = []v1.PodCondition{
+		// The pod's network namespace, address and files are set up.
+		cond(v1.PodReadyToStartContainers, w.sandbox, "", ""),
 		cond(v1.PodInitialized, initialized, "ContainersNotInitialized", initMsg),
 		cond(v1.ContainersReady, ctrsReady && !terminal, readyReason, readyMsg),
 		cond(v1.PodReady, ctrsReady && !terminal, readyReason, readyMsg),

@@ -248,9 +248,11 @@ func TestStatusComputation(t *testing.T) {
 	w := newPodWorker(k, pod)
 	w.podIP = "10.0.0.9"
 	st := w.statusLocked()
-	if st.Phase != v1.PodPending || cond(st, v1.PodInitialized) != v1.ConditionFalse || cond(st, v1.PodReady) != v1.ConditionFalse {
+	if st.Phase != v1.PodPending || cond(st, v1.PodInitialized) != v1.ConditionFalse || cond(st, v1.PodReady) != v1.ConditionFalse ||
+		cond(st, v1.PodReadyToStartContainers) != v1.ConditionFalse {
 		t.Fatalf("fresh pod: %+v", st)
 	}
+	w.sandbox = true
 	if st.ContainerStatuses[0].State.Waiting.Reason != "ContainerCreating" || st.PodIP != "10.0.0.9" || st.HostIP != "192.0.2.1" {
 		t.Fatalf("fresh pod containers: %+v", st)
 	}
@@ -262,7 +264,8 @@ func TestStatusComputation(t *testing.T) {
 	}
 	w.ctrs[0].ready = true
 	st = w.statusLocked()
-	if st.Phase != v1.PodRunning || cond(st, v1.PodInitialized) != v1.ConditionTrue || cond(st, v1.PodReady) != v1.ConditionFalse || !st.ContainerStatuses[0].Ready || st.ContainerStatuses[1].Ready {
+	if st.Phase != v1.PodRunning || cond(st, v1.PodInitialized) != v1.ConditionTrue || cond(st, v1.PodReady) != v1.ConditionFalse || !st.ContainerStatuses[0].Ready || st.ContainerStatuses[1].Ready ||
+		cond(st, v1.PodReadyToStartContainers) != v1.ConditionTrue {
 		t.Fatalf("one ready: %+v", st)
 	}
 	w.ctrs[1].ready = true
