@@ -185,7 +185,7 @@ func (w *podWorker) startLocked(ctx context.Context, c *ctrState) error {
 	ctr, err := cl.NewContainer(ctx, id,
 		ctrd.WithImage(image),
 		ctrd.WithSnapshotter(w.k.cfg.Snapshotter),
-		ctrd.WithNewSnapshot(id, image),
+		withRootfsSnapshot(id, image),
 		w.k.cfg.RuntimeOpts,
 		ctrd.WithNewSpec(opts...),
 		ctrd.WithContainerLabels(map[string]string{

@@ -7,8 +7,10 @@ import (
 	"sync"
 
 	ctrd "github.com/containerd/containerd"
+	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/content"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -175,3 +177,23 @@ func (s *cachedStore) ReaderAt(ctx context.Context, desc ocispec.Descriptor) (co
 type blobReader struct{ *bytes.Reader }
 
 func (blobReader) Close() error { return nil }
+
+// withRootfsSnapshot prepares the container's writable root filesystem on
+// image's unpacked layers, as containerd's WithNewSnapshot does, without
+// asking containerd for the snapshotter's capabilities on every container
+// (an introspection call that only matters for user-namespace remapping,
+// which the kubelet does not use). Call after WithSnapshotter.
+func withRootfsSnapshot(id string, image ctrd.Image) ctrd.NewContainerOpts {
+	return func(ctx context.Context, client *ctrd.Client, c *containers.Container) error {
+		diffIDs, err := image.RootFS(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := client.SnapshotService(c.Snapshotter).Prepare(ctx, id, identity.ChainID(diffIDs).String()); err != nil {
+			return err
+		}
+		c.SnapshotKey = id
+		c.Image = image.Name()
+		return nil
+	}
+}
