@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -227,16 +228,27 @@ func throughput(ctx context.Context, client *nstest.NS, dst netip.AddrPort, dur 
 }
 
 // probeUntil connects to dst repeatedly from `workers` clients until a reply
-// comes from backend id want or timeout passes.
+// comes from backend id want or timeout passes. A failed probe connection
+// does not end the wait (the change may be under way); failures are logged
+// and, when the new backend never answers, the first is returned.
 func probeUntil(ctx context.Context, client *nstest.NS, dst netip.AddrPort, want byte, workers int, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var (
-		wg    sync.WaitGroup
-		found atomic.Bool
-		mu    sync.Mutex
-		first error
+		wg     sync.WaitGroup
+		found  atomic.Bool
+		failed atomic.Int64
+		mu     sync.Mutex
+		first  error
 	)
+	fail := func(err error) {
+		failed.Add(1)
+		mu.Lock()
+		if first == nil {
+			first = err
+		}
+		mu.Unlock()
+	}
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
@@ -246,7 +258,11 @@ func probeUntil(ctx context.Context, client *nstest.NS, dst netip.AddrPort, want
 				for ctx.Err() == nil && !found.Load() {
 					id, err := transact(d, dst)
 					if err != nil {
-						return err
+						if ctx.Err() == nil {
+							fail(err)
+							time.Sleep(time.Millisecond)
+						}
+						continue
 					}
 					if id == want {
 						found.Store(true)
@@ -255,17 +271,16 @@ func probeUntil(ctx context.Context, client *nstest.NS, dst netip.AddrPort, want
 				}
 				return nil
 			})
-			if err != nil && !found.Load() && ctx.Err() == nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
+			if err != nil { // could not enter the client namespace
+				fail(err)
 				cancel()
 			}
 		}()
 	}
 	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		slog.Warn("endpoint change: probe connections failed while waiting for the new backend", "dst", dst, "failed", n, "first", first)
+	}
 	if found.Load() {
 		return nil
 	}
