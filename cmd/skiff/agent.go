@@ -207,7 +207,7 @@ func runAgent(args []string) error {
 			}
 		}()
 	}
-	go kubelet.Heartbeat(ctx, client, *nodeName, 10*time.Second, log)
+	go kubelet.Heartbeat(ctx, client, *nodeName, dir, 10*time.Second, log)
 	if *kubeletPort > 0 {
 		api, err := newKubeletAPI(k, rc, dir, *nodeName, *nodeIP, *kubeletBind)
 		if err != nil {

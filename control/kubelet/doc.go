@@ -55,8 +55,12 @@
 // namespaces with the node IP as their pod IP.
 //
 // RegisterNode and Heartbeat (node.go) create the Node (capacity read from
-// the machine, InternalIP, podCIDR, Ready condition) and renew its Lease in
-// kube-node-lease; `skiff agent` wires them to the kubelet.
+// the machine, InternalIP, podCIDR) and renew its Lease in kube-node-lease;
+// every 40 s they report its conditions (nodeconditions.go): Ready, and
+// MemoryPressure, DiskPressure and PIDPressure from MemAvailable, the data
+// dir's free space and inodes, and free PIDs, against the kubelet's default
+// hard-eviction thresholds (nothing is evicted). `skiff agent` wires them
+// to the kubelet.
 //
 // On start the kubelet adopts the running containers of pods that still
 // exist and removes containers, namespaces, veths and addresses of pods that

@@ -124,31 +124,17 @@ func RegisterNode(ctx context.Context, client kubernetes.Interface, info NodeInf
 	if info.KubeletPort > 0 {
 		node.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(info.KubeletPort)
 	}
-	setReady(node, time.Now())
+	setConditions(node, time.Now(), readNode(info.DataDir))
 	if node, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
 		return nil, fmt.Errorf("update status of node %s: %w", info.Name, err)
 	}
 	return node, nil
 }
 
-func setReady(node *v1.Node, now time.Time) {
-	ready := v1.NodeCondition{Type: v1.NodeReady, Status: v1.ConditionTrue, Reason: "KubeletReady",
-		Message: "skiff agent is posting ready status", LastHeartbeatTime: metav1.NewTime(now), LastTransitionTime: metav1.NewTime(now)}
-	for i, c := range node.Status.Conditions {
-		if c.Type == v1.NodeReady {
-			if c.Status == v1.ConditionTrue {
-				ready.LastTransitionTime = c.LastTransitionTime
-			}
-			node.Status.Conditions[i] = ready
-			return
-		}
-	}
-	node.Status.Conditions = append(node.Status.Conditions, ready)
-}
-
 // Heartbeat renews the node's Lease in kube-node-lease every interval and
-// refreshes the Ready condition every 4 intervals, until ctx ends.
-func Heartbeat(ctx context.Context, client kubernetes.Interface, nodeName string, interval time.Duration, log *slog.Logger) {
+// refreshes the node's conditions (Ready, and memory, disk (of dataDir's
+// file system) and PID pressure) every 4 intervals, until ctx ends.
+func Heartbeat(ctx context.Context, client kubernetes.Interface, nodeName, dataDir string, interval time.Duration, log *slog.Logger) {
 	if interval <= 0 {
 		interval = 10 * time.Second
 	}
@@ -157,7 +143,7 @@ func Heartbeat(ctx context.Context, client kubernetes.Interface, nodeName string
 			log.Warn("renew node lease; retrying", "err", err)
 		}
 		if i%4 == 3 {
-			if err := refreshReady(ctx, client, nodeName); err != nil && ctx.Err() == nil {
+			if err := refreshConditions(ctx, client, nodeName, dataDir); err != nil && ctx.Err() == nil {
 				log.Warn("refresh node status; retrying", "err", err)
 			}
 		}
@@ -192,12 +178,12 @@ func renewLease(ctx context.Context, client kubernetes.Interface, nodeName strin
 	return err
 }
 
-func refreshReady(ctx context.Context, client kubernetes.Interface, nodeName string) error {
+func refreshConditions(ctx context.Context, client kubernetes.Interface, nodeName, dataDir string) error {
 	node, err := client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
-	setReady(node, time.Now())
+	setConditions(node, time.Now(), readNode(dataDir))
 	_, err = client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
 	return err
 }

@@ -397,7 +397,14 @@ func TestRegisterNodeAndHeartbeat(t *testing.T) {
 	if mem := node.Status.Allocatable[v1.ResourceMemory]; mem.Value() < 1<<20 {
 		t.Fatalf("allocatable: %+v", node.Status.Allocatable)
 	}
-	if len(node.Status.Conditions) != 1 || node.Status.Conditions[0].Type != v1.NodeReady || node.Status.Conditions[0].Status != v1.ConditionTrue {
+	var types []string
+	for _, c := range node.Status.Conditions {
+		types = append(types, string(c.Type))
+		if c.Type == v1.NodeReady && (c.Status != v1.ConditionTrue || c.Reason != "KubeletReady") {
+			t.Fatalf("Ready condition: %+v", c)
+		}
+	}
+	if strings.Join(types, ",") != "MemoryPressure,DiskPressure,PIDPressure,Ready" {
 		t.Fatalf("conditions: %+v", node.Status.Conditions)
 	}
 	// A different podCIDR for an existing node is refused.
@@ -406,7 +413,7 @@ func TestRegisterNodeAndHeartbeat(t *testing.T) {
 	}
 	hctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { Heartbeat(hctx, client, "n1", 20*time.Millisecond, slog.Default()); close(done) }()
+	go func() { Heartbeat(hctx, client, "n1", t.TempDir(), 20*time.Millisecond, slog.Default()); close(done) }()
 	var first *metav1.MicroTime
 	ok := waitFor(ctx, 5*time.Second, 10*time.Millisecond, func() bool {
 		l, err := client.CoordinationV1().Leases("kube-node-lease").Get(ctx, "n1", metav1.GetOptions{})
@@ -423,6 +430,52 @@ func TestRegisterNodeAndHeartbeat(t *testing.T) {
 	<-done
 	if !ok {
 		t.Fatal("lease was not created and renewed")
+	}
+}
+
+func TestNodePressureConditions(t *testing.T) {
+	ok := nodeReadings{memAvailable: 4 << 30, diskFree: 0.5, inodeFree: 0.9, pidFree: 0.99}
+	cases := []struct {
+		name string
+		r    func(r *nodeReadings)
+		want string // the condition that is True, or ""
+	}{
+		{"healthy", func(*nodeReadings) {}, ""},
+		{"memory below 100Mi", func(r *nodeReadings) { r.memAvailable = 99 << 20 }, "MemoryPressure"},
+		{"disk below 10% free", func(r *nodeReadings) { r.diskFree = 0.09 }, "DiskPressure"},
+		{"inodes below 5% free", func(r *nodeReadings) { r.inodeFree = 0.04 }, "DiskPressure"},
+		{"pids below 5% free", func(r *nodeReadings) { r.pidFree = 0.04 }, "PIDPressure"},
+		{"unreadable", func(r *nodeReadings) { *r = nodeReadings{-1, -1, -1, -1} }, ""},
+	}
+	for _, tc := range cases {
+		r := ok
+		tc.r(&r)
+		node := &v1.Node{}
+		setConditions(node, time.Now(), r)
+		for _, c := range node.Status.Conditions {
+			wantTrue := c.Type == v1.NodeReady || string(c.Type) == tc.want
+			if (c.Status == v1.ConditionTrue) != wantTrue || c.Reason == "" || c.Message == "" {
+				t.Errorf("%s: %s is %s (%s)", tc.name, c.Type, c.Status, c.Reason)
+			}
+		}
+	}
+	// The transition time moves only when a status changes.
+	node := &v1.Node{}
+	t0 := time.Now().Add(-time.Hour)
+	setConditions(node, t0, ok)
+	setConditions(node, time.Now(), ok)
+	low := ok
+	low.memAvailable = 1 << 20
+	setConditions(node, time.Now(), low)
+	for _, c := range node.Status.Conditions {
+		moved := !c.LastTransitionTime.Time.Equal(metav1.NewTime(t0).Time)
+		if moved != (c.Type == v1.NodeMemoryPressure) || c.LastHeartbeatTime.Time.Before(c.LastTransitionTime.Time) {
+			t.Errorf("%s: transition %v, heartbeat %v", c.Type, c.LastTransitionTime, c.LastHeartbeatTime)
+		}
+	}
+	// The machine's own readings are taken.
+	if r := readNode(t.TempDir()); r.memAvailable <= 0 || r.diskFree < 0 || r.pidFree <= 0 {
+		t.Errorf("readings: %+v", r)
 	}
 }
 

@@ -51,6 +51,11 @@ spec:
 	c.kubectl("rollout", "status", "deployment/web", "--timeout=120s")
 	c.kubectl("wait", "--for=condition=Ready", "pod/client", "--timeout=60s")
 	vip := c.kubectl("get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}")
+	// The node reports the kubelet's four conditions.
+	if got := c.kubectl("get", "node", node, "-o", `jsonpath={range .status.conditions[*]}{.type}={.status} {end}`); strings.TrimSpace(got) !=
+		"MemoryPressure=False DiskPressure=False PIDPressure=False Ready=True" {
+		t.Fatalf("node conditions: %q", got)
+	}
 	podNS := n.podNetns(t, "default", "client")
 	checkServiceAccountToken(t, c, "client")
 	// The node itself reaches the ClusterIP too (socket-level balancing in

@@ -225,6 +225,33 @@ func TestNotReadyNodeGetsNotReadyTaint(t *testing.T) {
 	}
 }
 
+// A pressure condition taints the node NoSchedule (TaintNodesByCondition)
+// until it clears; other taints stay.
+func TestPressureConditionTaintsNode(t *testing.T) {
+	n := readyNode()
+	n.Status.Conditions[1].Status = v1.ConditionTrue // MemoryPressure
+	n.Status.Conditions = append(n.Status.Conditions, v1.NodeCondition{Type: v1.NodeDiskPressure, Status: v1.ConditionTrue})
+	n.Spec.Taints = []v1.Taint{{Key: "keep", Effect: v1.TaintEffectNoSchedule}}
+	e := newEnv(t, n, lease(t0))
+	e.step(time.Second)
+	keys := taintKeys(e.node())
+	if !keys[v1.TaintNodeMemoryPressure+":NoSchedule"] || !keys[v1.TaintNodeDiskPressure+":NoSchedule"] || keys[v1.TaintNodePIDPressure+":NoSchedule"] ||
+		!keys["keep:NoSchedule"] || len(keys) != 3 {
+		t.Fatalf("taints = %v", keys)
+	}
+	cur := e.node()
+	cur.Status.Conditions[1].Status = v1.ConditionFalse
+	if _, err := e.cs.CoreV1().Nodes().UpdateStatus(e.ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.settle()
+	e.step(time.Second)
+	keys = taintKeys(e.node())
+	if keys[v1.TaintNodeMemoryPressure+":NoSchedule"] || !keys[v1.TaintNodeDiskPressure+":NoSchedule"] || !keys["keep:NoSchedule"] || len(keys) != 2 {
+		t.Fatalf("after memory pressure cleared: taints = %v", keys)
+	}
+}
+
 func TestGracePeriodConfigurable(t *testing.T) {
 	cs := fake.NewSimpleClientset(readyNode())
 	f := informers.NewSharedInformerFactory(cs, 0)

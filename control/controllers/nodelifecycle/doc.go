@@ -13,7 +13,9 @@
 //     resume on a node this controller had marked Unknown;
 //   - taints: node.kubernetes.io/unreachable (Ready Unknown) or
 //     node.kubernetes.io/not-ready (Ready False), each as NoSchedule and
-//     NoExecute with timeAdded, removed once the node is Ready;
+//     NoExecute with timeAdded, removed once the node is Ready; and
+//     node.kubernetes.io/{memory,disk,pid}-pressure NoSchedule while the
+//     matching pressure condition is True;
 //   - pods on such nodes: Ready condition set False, then deleted once their
 //     NoExecute tolerations run out. A pod that has no toleration for these
 //     two taints is treated as tolerating them for 300 s, as the

@@ -12,8 +12,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// pressureTaints are the NoSchedule taints a node carries while a
+// pressure condition is True (Kubernetes' TaintNodesByCondition).
+var pressureTaints = map[v1.NodeConditionType]string{
+	v1.NodeMemoryPressure: v1.TaintNodeMemoryPressure,
+	v1.NodeDiskPressure:   v1.TaintNodeDiskPressure,
+	v1.NodePIDPressure:    v1.TaintNodePIDPressure,
+}
+
 // reconcileTaints makes the node's not-ready/unreachable taints follow its
-// Ready condition and returns the node as stored.
+// Ready condition, and its memory/disk/pid-pressure taints its pressure
+// conditions, and returns the node as stored.
 func (c *Controller) reconcileTaints(ctx context.Context, n *v1.Node) (*v1.Node, error) {
 	want := ""
 	if ready := condition(n, v1.NodeReady); ready == nil || ready.Status == v1.ConditionUnknown {
@@ -21,15 +30,28 @@ func (c *Controller) reconcileTaints(ctx context.Context, n *v1.Node) (*v1.Node,
 	} else if ready.Status == v1.ConditionFalse {
 		want = TaintNotReady
 	}
+	pressure := map[string]bool{} // pressure taint keys the node should carry
+	for ct, key := range pressureTaints {
+		if cond := condition(n, ct); cond != nil && cond.Status == v1.ConditionTrue {
+			pressure[key] = true
+		}
+	}
 	now := metav1.NewTime(c.clock.Now())
 	var taints []v1.Taint
 	have := map[v1.TaintEffect]bool{}
+	hasPressure := map[string]bool{}
 	for _, t := range n.Spec.Taints {
-		if t.Key == TaintUnreachable || t.Key == TaintNotReady {
+		switch {
+		case t.Key == TaintUnreachable || t.Key == TaintNotReady:
 			if t.Key != want {
 				continue // drop the stale one
 			}
 			have[t.Effect] = true
+		case isPressureTaint(t.Key) && t.Effect == v1.TaintEffectNoSchedule:
+			if !pressure[t.Key] {
+				continue // the pressure is over
+			}
+			hasPressure[t.Key] = true
 		}
 		taints = append(taints, t)
 	}
@@ -44,6 +66,11 @@ func (c *Controller) reconcileTaints(ctx context.Context, n *v1.Node) (*v1.Node,
 			}
 		}
 	}
+	for _, key := range []string{v1.TaintNodeMemoryPressure, v1.TaintNodeDiskPressure, v1.TaintNodePIDPressure} {
+		if pressure[key] && !hasPressure[key] {
+			taints = append(taints, v1.Taint{Key: key, Effect: v1.TaintEffectNoSchedule})
+		}
+	}
 	if equality.Semantic.DeepEqual(taints, n.Spec.Taints) || (len(taints) == 0 && len(n.Spec.Taints) == 0) {
 		return n, nil
 	}
@@ -56,7 +83,7 @@ func (c *Controller) reconcileTaints(ctx context.Context, n *v1.Node) (*v1.Node,
 		}
 		return n, fmt.Errorf("update taints of node %s: %w", n.Name, err)
 	}
-	c.log.Info("node taints updated", "node", n.Name, "condition", want)
+	c.log.Info("node taints updated", "node", n.Name, "condition", want, "pressure", len(pressure))
 	return out, nil
 }
 
@@ -175,4 +202,13 @@ func (c *Controller) evictPods(ctx context.Context, n *v1.Node) {
 		c.log.Info("evicted pod from tainted node", "pod", p.Namespace+"/"+p.Name, "node", n.Name)
 		c.recorder.Eventf(p, v1.EventTypeNormal, "TaintManagerEviction", "Marking for deletion Pod %s/%s", p.Namespace, p.Name)
 	}
+}
+
+func isPressureTaint(key string) bool {
+	for _, k := range pressureTaints {
+		if k == key {
+			return true
+		}
+	}
+	return false
 }
