@@ -1,14 +1,11 @@
 package kubelet
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -58,23 +55,11 @@ func MachineCapacity(dataDir string, maxPods int) (v1.ResourceList, error) {
 }
 
 func memTotal() (int64, error) {
-	f, err := os.Open("/proc/meminfo")
+	kb, err := meminfoKB("MemTotal")
 	if err != nil {
 		return 0, fmt.Errorf("read memory size: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) >= 2 && fs[0] == "MemTotal:" {
-			kb, err := strconv.ParseInt(fs[1], 10, 64)
-			if err != nil {
-				return 0, err
-			}
-			return kb * 1024, nil
-		}
-	}
-	return 0, fmt.Errorf("no MemTotal in /proc/meminfo")
+	return kb << 10, nil
 }
 
 // RegisterNode creates or updates the Node object: labels, podCIDR,

@@ -54,6 +54,7 @@ func readNode(dataDir string) nodeReadings {
 	return r
 }
 
+// meminfoKB reads one field of /proc/meminfo (in KiB).
 func meminfoKB(key string) (int64, error) {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
