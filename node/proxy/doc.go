@@ -10,7 +10,8 @@
 // Out: dataplane/services desired state (VIP, port, protocol → backends),
 // written to the pinned bpf/lb maps through the reconciler after a short
 // coalescing delay; the balancer attached to every pod veth's TC ingress
-// and to the uplink's; the histogram skiff_proxy_programming_seconds (API
+// as soon as netlink reports the veth (a scan every 300 ms retries) and to
+// the uplink's; the histogram skiff_proxy_programming_seconds (API
 // change → map write).
 //
 // The balancer on each pod veth also carries node-local DNS steering: while

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -37,6 +38,8 @@ type hpLab struct {
 	stop              func()
 	clientIP, nodeIP  netip.Addr
 	hostPort, podPort uint16
+	pn                *podnet.Network
+	attachEvery       time.Duration // the proxy's Config.AttachEvery (0: default)
 }
 
 func newHPLab(t *testing.T) *hpLab {
@@ -68,6 +71,7 @@ func newHPLab(t *testing.T) *hpLab {
 		HostNetNS: "/run/netns/" + l.node.Name})
 	must(err)
 	t.Cleanup(func() { pn.Close() })
+	l.pn = pn
 	for i, p := range []*nstest.NS{l.pod1, l.pod2} {
 		ip, err := pn.Setup(context.Background(), podnet.PodRef{Namespace: "default", Name: fmt.Sprintf("pod%d", i+1),
 			UID: fmt.Sprintf("%s-uid-%d", l.tp.Prefix, i+1)}, "/run/netns/"+p.Name)
@@ -142,7 +146,8 @@ func (l *hpLab) startProxy(t *testing.T, sockCgroup string) func() {
 	errc := make(chan error, 1)
 	go func() {
 		errc <- l.node.Do(func() error {
-			return Run(ctx, Config{Node: l.nodeName, Client: l.cs, NodeIP: l.nodeIP, Coalesce: 5 * time.Millisecond, SockCgroup: sockCgroup})
+			return Run(ctx, Config{Node: l.nodeName, Client: l.cs, NodeIP: l.nodeIP, Coalesce: 5 * time.Millisecond, SockCgroup: sockCgroup,
+				AttachEvery: l.attachEvery})
 		})
 	}()
 	stopped := false
@@ -366,4 +371,29 @@ func TestPrivilegedHostPort(t *testing.T) {
 	if _, err := askTCP(l.cli, front); wantRefused(err) != nil {
 		t.Fatalf("after removing the pins: %v", wantRefused(err))
 	}
+}
+
+// A pod veth made while the proxy runs gets the balancer from the netlink
+// link update, not the periodic scan (an hour apart here): in the agent it
+// is attached before the pod's first packet.
+func TestPrivilegedVethAttachedWhenCreated(t *testing.T) {
+	l := newHPLab(t)
+	l.attachEvery = time.Hour
+	l.startProxy(t, "")
+	pin := func(uid string) string {
+		return filepath.Join(loader.DefaultPinRoot, l.nodeName, "links", "tcx-ingress-"+podnet.HostVethName("skp", uid))
+	}
+	exists := func(path string) func() error {
+		return func() error { _, err := os.Stat(path); return err }
+	}
+	eventually(t, "pod1's veth attached by the first scan", exists(pin(l.tp.Prefix+"-uid-1")))
+	pod3, err := l.tp.NS("pod3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := l.tp.Prefix + "-uid-3"
+	if _, err := l.pn.Setup(context.Background(), podnet.PodRef{Namespace: "default", Name: "pod3", UID: uid}, "/run/netns/"+pod3.Name); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a new pod's veth attached on its link update", exists(pin(uid)))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/skiffnet/skiff/internal/nodepods"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -47,7 +48,10 @@ type Config struct {
 	Pods       informers.SharedInformerFactory
 	VethPrefix string        // host-side pod veths to attach to; default "skp"
 	Coalesce   time.Duration // default 20ms
-	PinRoot    string        // default loader.DefaultPinRoot
+	// AttachEvery is how often pod veths are scanned for, besides the
+	// netlink link updates that wake the attach loop at once; default 300ms.
+	AttachEvery time.Duration
+	PinRoot     string // default loader.DefaultPinRoot
 	// NodeIP is the node's InternalIP: hostPorts without a hostIP are
 	// published on it, and the interface holding it (the uplink) gets the
 	// balancer so other machines reach them. Unset: no uplink attachment,
@@ -95,6 +99,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.Coalesce == 0 {
 		cfg.Coalesce = 20 * time.Millisecond
+	}
+	if cfg.AttachEvery == 0 {
+		cfg.AttachEvery = 300 * time.Millisecond
 	}
 	dp, err := loader.Open(loader.Options{
 		Node:        cfg.Node,
@@ -239,10 +246,20 @@ func (p *Proxy) sync(svcL corelisters.ServiceLister, sliceL discoverylisters.End
 }
 
 // attachLoop attaches the balancer to every pod veth as it appears, and to
-// the uplink.
+// the uplink. A new link wakes it at once (netlink link updates), so a
+// pod's veth has the balancer before the pod's first packet - its first DNS
+// query must not slip past the steering - and every AttachEvery it retries
+// what failed and notices what is gone.
 func (p *Proxy) attachLoop(ctx context.Context) {
-	t := time.NewTicker(300 * time.Millisecond)
+	t := time.NewTicker(p.cfg.AttachEvery)
 	defer t.Stop()
+	updates := make(chan netlink.LinkUpdate, 64)
+	done := make(chan struct{})
+	defer close(done)
+	if err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{Namespace: &p.nsh}); err != nil {
+		p.log.Warn("no netlink link updates; pod veths are found by polling", "every", p.cfg.AttachEvery, "err", err)
+		updates = nil
+	}
 	for {
 		links, err := p.nl.LinkList()
 		if err == nil {
@@ -273,10 +290,28 @@ func (p *Proxy) attachLoop(ctx context.Context) {
 				}
 			}
 		}
+		if !p.nextScan(ctx, t.C, &updates) {
+			return
+		}
+	}
+}
+
+// nextScan waits for the next tick or a new pod veth; false when ctx ends.
+func (p *Proxy) nextScan(ctx context.Context, tick <-chan time.Time, updates *chan netlink.LinkUpdate) bool {
+	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-t.C:
+			return false
+		case <-tick:
+			return true
+		case u, ok := <-*updates:
+			if !ok {
+				*updates = nil // the subscription ended: polling only
+				continue
+			}
+			if u.Header.Type == unix.RTM_NEWLINK && strings.HasPrefix(u.Attrs().Name, p.cfg.VethPrefix) {
+				return true
+			}
 		}
 	}
 }
