@@ -267,22 +267,10 @@ func (p *Proxy) attachLoop(ctx context.Context) {
 			live := map[string]bool{}
 			for _, l := range links {
 				name := l.Attrs().Name
-				if !strings.HasPrefix(name, p.cfg.VethPrefix) {
-					continue
+				if strings.HasPrefix(name, p.cfg.VethPrefix) {
+					live[name] = true
+					p.attachVeth(name)
 				}
-				live[name] = true
-				if p.attached[name] {
-					continue
-				}
-				if err := p.dp.Attach(name, false); err != nil {
-					p.log.Warn("attach balancer to pod veth; will retry", "iface", name, "err", err)
-					continue
-				}
-				if err := p.vethSysctls(name); err != nil && p.warnOnce(&p.warnedSys, err.Error()) {
-					p.log.Warn("pod veth sysctls: replies translated on it may be dropped", "iface", name, "err", err)
-				}
-				p.attached[name] = true
-				p.log.Debug("balancer attached", "iface", name)
 			}
 			for name := range p.attached {
 				if !live[name] {
@@ -290,14 +278,33 @@ func (p *Proxy) attachLoop(ctx context.Context) {
 				}
 			}
 		}
-		if !p.nextScan(ctx, t.C, &updates) {
+		// Until the next scan, new pod veths are attached one by one as
+		// netlink reports them.
+		if !p.attachNew(ctx, t.C, &updates) {
 			return
 		}
 	}
 }
 
-// nextScan waits for the next tick or a new pod veth; false when ctx ends.
-func (p *Proxy) nextScan(ctx context.Context, tick <-chan time.Time, updates *chan netlink.LinkUpdate) bool {
+// attachVeth attaches the balancer to pod veth name unless it has it.
+func (p *Proxy) attachVeth(name string) {
+	if p.attached[name] {
+		return
+	}
+	if err := p.dp.Attach(name, false); err != nil {
+		p.log.Warn("attach balancer to pod veth; will retry", "iface", name, "err", err)
+		return
+	}
+	if err := p.vethSysctls(name); err != nil && p.warnOnce(&p.warnedSys, err.Error()) {
+		p.log.Warn("pod veth sysctls: replies translated on it may be dropped", "iface", name, "err", err)
+	}
+	p.attached[name] = true
+	p.log.Debug("balancer attached", "iface", name)
+}
+
+// attachNew attaches each pod veth netlink reports until the next tick;
+// false when ctx ends.
+func (p *Proxy) attachNew(ctx context.Context, tick <-chan time.Time, updates *chan netlink.LinkUpdate) bool {
 	for {
 		select {
 		case <-ctx.Done():
@@ -309,8 +316,15 @@ func (p *Proxy) nextScan(ctx context.Context, tick <-chan time.Time, updates *ch
 				*updates = nil // the subscription ended: polling only
 				continue
 			}
-			if u.Header.Type == unix.RTM_NEWLINK && strings.HasPrefix(u.Attrs().Name, p.cfg.VethPrefix) {
-				return true
+			name := u.Attrs().Name
+			if !strings.HasPrefix(name, p.cfg.VethPrefix) {
+				continue
+			}
+			switch u.Header.Type {
+			case unix.RTM_NEWLINK:
+				p.attachVeth(name)
+			case unix.RTM_DELLINK:
+				delete(p.attached, name) // a veth made again under this name needs the balancer again
 			}
 		}
 	}
